@@ -1,0 +1,20 @@
+/**
+ * The built-in drivers and `openDevice`, the one way the rest of blockrig opens a device.
+ * A new driver adds its descriptor to `BUILTIN_DRIVERS`.
+ */
+import { memoryDriver } from './memory.js';
+import { DriverRegistry, type DriverDescriptor } from './registry.js';
+import type { BlockDevice, OpenOptions } from './types.js';
+
+/** Every driver shipped with blockrig. */
+export const BUILTIN_DRIVERS: readonly DriverDescriptor[] = [memoryDriver];
+
+/** The process-wide registry of built-in drivers. */
+export const defaultRegistry = new DriverRegistry(BUILTIN_DRIVERS);
+
+/** Opens a device by URI or path with the built-in drivers. */
+export function openDevice(uri: string, options?: OpenOptions): Promise<BlockDevice> {
+  return defaultRegistry.open(uri, options);
+}
+
+export type { BlockDevice, OpenOptions } from './types.js';

@@ -1,0 +1,5 @@
+/** Every command module of the CLI, in the order `blockrig --help` lists them. */
+import type { CommandModule } from '../command.js';
+import { deviceCommands } from './device.js';
+
+export const COMMAND_MODULES: readonly CommandModule[] = [deviceCommands];
