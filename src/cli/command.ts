@@ -3,6 +3,8 @@
  * statuses through the one error table and prints them as text or JSON.
  */
 import type { Command } from 'commander';
+import type { z } from 'zod';
+import { InvalidArgumentError } from '../errors.js';
 import { reportError } from './output.js';
 
 /** A command module adds its commands to the program. */
@@ -23,4 +25,18 @@ export function action<A extends unknown[]>(run: (...args: A) => Promise<number 
       process.exitCode = reportError(err, json);
     }
   };
+}
+
+/**
+ * Validates command-line values with a zod schema. A failure becomes `InvalidArgumentError` (exit 2)
+ * naming the field and the bad value.
+ */
+export function parseArgs<T>(schema: z.ZodType<T>, value: unknown, field?: string): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const path = issue?.path.join('.') ?? '';
+  const name = field ?? (path === '' ? 'argument' : path);
+  const bad = path === '' ? value : (value as Record<string, unknown> | undefined)?.[String(issue?.path[0])];
+  throw new InvalidArgumentError(`${name}: ${issue?.message ?? 'invalid value'} (got ${JSON.stringify(bad)})`, { details: { field: name, value: bad } });
 }

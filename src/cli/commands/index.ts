@@ -1,5 +1,6 @@
 /** Every command module of the CLI, in the order `blockrig --help` lists them. */
 import type { CommandModule } from '../command.js';
 import { deviceCommands } from './device.js';
+import { serialCommands } from './serial.js';
 
-export const COMMAND_MODULES: readonly CommandModule[] = [deviceCommands];
+export const COMMAND_MODULES: readonly CommandModule[] = [deviceCommands, serialCommands];
