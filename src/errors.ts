@@ -50,6 +50,8 @@ export const ErrorCode = {
   TaskFailed: 'BLOCKRIG_E_TASK_FAILED',
   // Volumes
   VolumeFailed: 'BLOCKRIG_E_VOLUME_FAILED',
+  // Agents and servers
+  AgentUnavailable: 'BLOCKRIG_E_AGENT_UNAVAILABLE',
 } as const;
 
 /** A stable error code string. */
@@ -381,6 +383,15 @@ export class VolumeFailedError extends BlockrigError {
   }
 }
 
+// ---- Agents and servers ----------------------------------------------------------------------
+
+/** No live agent can take the request (none registered for the cluster, or its server is unreachable). */
+export class AgentUnavailableError extends BlockrigError {
+  constructor(message: string, options?: BlockrigErrorOptions) {
+    super(ErrorCode.AgentUnavailable, message, options);
+  }
+}
+
 // ---- Boundary mapping ------------------------------------------------------------------------
 
 /** How one code surfaces at each boundary. */
@@ -432,6 +443,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   BLOCKRIG_E_LEASE_LOST: { exit: 13, http: 503, nbd: 'EIO' },
   BLOCKRIG_E_TASK_FAILED: { exit: 14, http: 500, nbd: 'EIO' },
   BLOCKRIG_E_VOLUME_FAILED: { exit: 15, http: 503, nbd: 'EIO' },
+  BLOCKRIG_E_AGENT_UNAVAILABLE: { exit: 6, http: 503, nbd: 'EIO' },
 };
 
 /** Maps any thrown value to its boundary mapping; unknown errors are internal. */
