@@ -2,12 +2,14 @@
  * The built-in drivers and `openDevice`, the one way the rest of blockrig opens a device.
  * A new driver adds its descriptor to `BUILTIN_DRIVERS`.
  */
+import { fileDriver } from './file.js';
+import { loopDriver } from './loop.js';
 import { memoryDriver } from './memory.js';
 import { DriverRegistry, type DriverDescriptor } from './registry.js';
 import type { BlockDevice, OpenOptions } from './types.js';
 
 /** Every driver shipped with blockrig. */
-export const BUILTIN_DRIVERS: readonly DriverDescriptor[] = [memoryDriver];
+export const BUILTIN_DRIVERS: readonly DriverDescriptor[] = [memoryDriver, fileDriver, loopDriver];
 
 /** The process-wide registry of built-in drivers. */
 export const defaultRegistry = new DriverRegistry(BUILTIN_DRIVERS);

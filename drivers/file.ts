@@ -1,0 +1,314 @@
+/**
+ * The file driver: a regular file (a disk image) or a block device node (`/dev/loop3`, `/dev/sdb`).
+ *
+ * URI: a path (`/dev/loop3`, `./disk.img`) or `file:///path`, with options in the query:
+ * `direct=1` (O_DIRECT through aligned buffers), `create=1&size=64MiB` (create a sparse image when the
+ * file is missing), `blockSize=4096` (logical block size of a regular file; 512 by default, 4096 with
+ * direct). A plain path may carry the query too; name a file whose name holds `?` with a `file:` URI.
+ *
+ * I/O is positional (FileHandle read/write at an offset), so concurrent requests need no lock. Flush is
+ * fdatasync; FUA is emulated by the base class. Trim and writeZeroes use fallocate (regular files) or
+ * BLKDISCARD/BLKZEROOUT (block devices) and fall back to writing zero buffers where the filesystem says
+ * EOPNOTSUPP. Safety (`signatures.ts`): a write-capable open of an existing file or device that carries
+ * a foreign signature opens read-only and refuses writes with `ForeignDataError`, unless `force`.
+ */
+import { constants as fsConstants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { BlockDeviceBase, NO_CAPABILITIES } from './base.js';
+import { allocAligned, alignedView, DIRECT_IO_ALIGNMENT } from './native/aligned.js';
+import { blockDeviceGeometry, isRotational, supportsDiscard } from './native/blockdev.js';
+import { BLKDISCARD, BLKZEROOUT, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from './native/ioctls.js';
+import { fallocateAsync, ioctlWithBufferAsync } from './native/libc.js';
+import type { DriverDescriptor } from './registry.js';
+import { detectSignature, type Signature } from './signatures.js';
+import type { BlockDevice, OpenOptions, ReadOptions } from './types.js';
+import { booleanParam, type DeviceUri } from './uri.js';
+import { ForeignDataError, fromSystemError, InvalidArgumentError, ShortReadError, UnsupportedError } from '../src/errors.js';
+import { parseSize } from '../src/units.js';
+import type { Clock } from '../src/clock.js';
+
+/** Options of `createFileDevice`. */
+export interface FileDeviceOptions {
+  /** Path of a regular file or block device node. */
+  path: string;
+  readOnly?: boolean;
+  /** Open with O_DIRECT; all I/O then goes through aligned buffers. */
+  direct?: boolean;
+  /** Write even when a foreign signature is found. */
+  force?: boolean;
+  /** Create a sparse regular file of this many bytes when `path` does not exist. */
+  createSize?: number;
+  /** Logical block size of a regular file (ignored for block devices, which report their own). */
+  blockSize?: number;
+  /** URI to report (default: the path). */
+  uri?: string;
+  /** Driver name to report (the loop driver reuses this class). */
+  driver?: string;
+  /** Called once after the file is closed (the loop driver detaches there). */
+  afterClose?: () => Promise<void>;
+  clock?: Clock;
+}
+
+/** Largest zero buffer written when the kernel cannot zero a range for us. */
+const ZERO_CHUNK = 1024 * 1024;
+
+/** An open regular file or block device. */
+export class FileDevice extends BlockDeviceBase {
+  /** The path that was opened. */
+  readonly path: string;
+  /** True for a block device node, false for a regular file. */
+  readonly isBlockDevice: boolean;
+  /** True when opened with O_DIRECT. */
+  readonly direct: boolean;
+  /** The foreign signature that made this device refuse writes, if any. */
+  readonly foreignSignature: Signature | undefined;
+  readonly #handle: FileHandle;
+  readonly #afterClose: (() => Promise<void>) | undefined;
+
+  /** Use `createFileDevice`; the constructor takes an already opened and examined file. */
+  constructor(
+    handle: FileHandle,
+    geometry: { size: number; logicalBlockSize: number; physicalBlockSize: number; isBlockDevice: boolean; trim: boolean; rotational: boolean },
+    options: FileDeviceOptions,
+    foreignSignature: Signature | undefined,
+  ) {
+    super({
+      uri: options.uri ?? options.path,
+      driver: options.driver ?? 'file',
+      size: geometry.size,
+      logicalBlockSize: geometry.logicalBlockSize,
+      physicalBlockSize: geometry.physicalBlockSize,
+      clock: options.clock,
+      capabilities: {
+        ...NO_CAPABILITIES,
+        readOnly: options.readOnly === true || foreignSignature !== undefined,
+        flush: true,
+        trim: geometry.trim,
+        // Punched holes in a file read as zeroes; a block device's discard promises nothing.
+        trimZeroes: !geometry.isBlockDevice,
+        writeZeroes: true,
+        rotational: geometry.rotational,
+        multiConn: true,
+      },
+    });
+    this.#handle = handle;
+    this.path = options.path;
+    this.isBlockDevice = geometry.isBlockDevice;
+    this.direct = options.direct === true;
+    this.foreignSignature = foreignSignature;
+    this.#afterClose = options.afterClose;
+  }
+
+  protected override checkRequest(offset: number, length: number, writes: boolean): void {
+    // Name the signature rather than a bare "read-only": the operator needs to know why and what to do.
+    if (writes && !this.closed && this.foreignSignature !== undefined) throw new ForeignDataError(this.uri, this.foreignSignature.description);
+    super.checkRequest(offset, length, writes);
+  }
+
+  protected async doRead(offset: number, length: number, _options: ReadOptions): Promise<Buffer> {
+    const buffer = this.direct ? allocAligned(length) : Buffer.allocUnsafe(length);
+    let done = 0;
+    try {
+      while (done < length) {
+        const { bytesRead } = await this.#handle.read(buffer, done, length - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+    } catch (err) {
+      throw fromSystemError(err, this.uri, 'read', offset, length);
+    }
+    if (done < length) throw new ShortReadError(this.uri, offset, length, done);
+    return buffer;
+  }
+
+  protected async doWrite(offset: number, data: Uint8Array): Promise<void> {
+    const source = this.direct ? alignedView(data, DIRECT_IO_ALIGNMENT) : data;
+    let done = 0;
+    try {
+      while (done < source.length) {
+        const { bytesWritten } = await this.#handle.write(source, done, source.length - done, offset + done);
+        if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+        done += bytesWritten;
+      }
+    } catch (err) {
+      throw fromSystemError(err, this.uri, 'write', offset, data.length);
+    }
+  }
+
+  protected async doFlush(): Promise<void> {
+    try {
+      await this.#handle.datasync();
+    } catch (err) {
+      throw fromSystemError(err, this.uri, 'flush');
+    }
+  }
+
+  protected override async doTrim(offset: number, length: number): Promise<void> {
+    if (this.isBlockDevice) await this.#native('discard', offset, length, () => ioctlWithBufferAsync(this.#handle.fd, BLKDISCARD, range(offset, length), 'ioctl(BLKDISCARD)'));
+    else await this.#zeroRange(offset, length, [FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE]);
+  }
+
+  protected override async doWriteZeroes(offset: number, length: number, noUnmap: boolean): Promise<void> {
+    if (this.isBlockDevice) {
+      const zeroOut = (): Promise<void> => ioctlWithBufferAsync(this.#handle.fd, BLKZEROOUT, range(offset, length), 'ioctl(BLKZEROOUT)');
+      // BLKZEROOUT never unmaps; fallocate(PUNCH_HOLE) on a block device zeroes by unmapping where it can.
+      if (noUnmap) await this.#native('write zeroes', offset, length, zeroOut);
+      else await this.#native('write zeroes', offset, length, () => fallocateAsync(this.#handle.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length).catch(zeroOut));
+    } else {
+      const modes = noUnmap ? [FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE] : [FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE];
+      await this.#zeroRange(offset, length, modes);
+    }
+  }
+
+  protected async doClose(): Promise<void> {
+    try {
+      await this.#handle.close();
+    } finally {
+      await this.#afterClose?.();
+    }
+  }
+
+  /** Zeroes a file range with the first fallocate mode the filesystem supports, else with zero buffers. */
+  async #zeroRange(offset: number, length: number, modes: number[]): Promise<void> {
+    for (const mode of modes) {
+      try {
+        await fallocateAsync(this.#handle.fd, mode, offset, length);
+        return;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== 'EOPNOTSUPP' && code !== 'ENOTSUP' && code !== 'EINVAL') throw fromSystemError(err, this.uri, 'fallocate', offset, length);
+      }
+    }
+    const zeroes = this.direct ? allocAligned(Math.min(length, ZERO_CHUNK)) : Buffer.alloc(Math.min(length, ZERO_CHUNK));
+    for (let done = 0; done < length; done += zeroes.length) {
+      const n = Math.min(zeroes.length, length - done);
+      await this.doWrite(offset + done, zeroes.subarray(0, n));
+    }
+  }
+
+  async #native(operation: string, offset: number, length: number, call: () => Promise<void>): Promise<void> {
+    try {
+      await call();
+    } catch (err) {
+      throw fromSystemError(err, this.uri, operation, offset, length);
+    }
+  }
+}
+
+/** The u64[2] {start, length} argument of BLKDISCARD and BLKZEROOUT. */
+function range(offset: number, length: number): Buffer {
+  const arg = Buffer.alloc(16);
+  arg.writeBigUInt64LE(BigInt(offset), 0);
+  arg.writeBigUInt64LE(BigInt(length), 8);
+  return arg;
+}
+
+/** Opens a regular file or block device; see the module comment. */
+export async function createFileDevice(options: FileDeviceOptions): Promise<FileDevice> {
+  const uri = options.uri ?? options.path;
+  const created = options.createSize !== undefined && options.readOnly !== true && (await createSparseFile(options.path, options.createSize, uri));
+  let flags = options.readOnly === true ? fsConstants.O_RDONLY : fsConstants.O_RDWR;
+  if (options.direct === true) flags |= fsConstants.O_DIRECT;
+  let handle: FileHandle;
+  try {
+    handle = await open(options.path, flags);
+  } catch (err) {
+    await options.afterClose?.();
+    if (options.direct === true && (err as { code?: string }).code === 'EINVAL') {
+      throw new UnsupportedError(`the filesystem holding ${options.path} does not support O_DIRECT: open it without direct=1`, { cause: err });
+    }
+    throw fromSystemError(err, uri, 'open');
+  }
+  try {
+    const stat = await handle.stat();
+    let geometry;
+    if (stat.isBlockDevice()) {
+      const kernel = blockDeviceGeometry(handle.fd);
+      geometry = { ...kernel, isBlockDevice: true, trim: supportsDiscard(stat.rdev), rotational: isRotational(stat.rdev) };
+    } else if (stat.isFile()) {
+      const logicalBlockSize = options.blockSize ?? (options.direct === true ? 4096 : 512);
+      const physicalBlockSize = Math.max(logicalBlockSize, stat.blksize > 0 && stat.blksize <= 65536 ? stat.blksize : 4096);
+      geometry = { size: stat.size, logicalBlockSize, physicalBlockSize, isBlockDevice: false, trim: true, rotational: isRotational(stat.dev) };
+    } else {
+      throw new UnsupportedError(`${options.path} is neither a regular file nor a block device: give an image file or a /dev node such as /dev/loop3`);
+    }
+    let foreign: Signature | undefined;
+    if (options.readOnly !== true && options.force !== true && !created) {
+      const reader = rawReader(handle, options.direct === true, uri);
+      const found = await detectSignature(reader, geometry.size, geometry.logicalBlockSize);
+      if (found !== undefined && !found.ours) foreign = found;
+    }
+    return new FileDevice(handle, geometry, options, foreign);
+  } catch (err) {
+    await handle.close();
+    await options.afterClose?.();
+    throw fromSystemError(err, uri, 'open');
+  }
+}
+
+/** Creates a sparse file of `size` bytes unless it exists; true when it was created. */
+async function createSparseFile(path: string, size: number, uri: string): Promise<boolean> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'wx');
+  } catch (err) {
+    if ((err as { code?: string }).code === 'EEXIST') return false;
+    throw fromSystemError(err, uri, 'create');
+  }
+  try {
+    await handle.truncate(size);
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+/** Reads for the signature check, before the device object exists. */
+function rawReader(handle: FileHandle, direct: boolean, uri: string): (offset: number, length: number) => Promise<Buffer> {
+  return async (offset, length) => {
+    const buffer = direct ? allocAligned(length) : Buffer.alloc(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await handle.read(buffer, done, length - done, offset + done);
+      if (bytesRead === 0) throw new ShortReadError(uri, offset, length, done);
+      done += bytesRead;
+    }
+    return buffer;
+  };
+}
+
+/** Reads the file driver's options from a parsed URI. */
+export function fileOptionsFromUri(uri: DeviceUri, options: OpenOptions): FileDeviceOptions {
+  let path = uri.path ?? '';
+  let params = uri.params;
+  if (uri.url === undefined && path.includes('?')) {
+    params = new URLSearchParams(path.slice(path.indexOf('?') + 1));
+    path = path.slice(0, path.indexOf('?'));
+  }
+  const withParams: DeviceUri = { ...uri, params };
+  const sizeText = params.get('size');
+  const create = booleanParam(withParams, 'create');
+  if (create && sizeText === null) throw new InvalidArgumentError(`${uri.text}: create=1 needs a size, as in file:///path/disk.img?create=1&size=64MiB`, { details: { field: 'size' } });
+  const blockSizeText = params.get('blockSize');
+  const blockSize = blockSizeText === null ? undefined : parseSize(blockSizeText, 'blockSize');
+  if (blockSize !== undefined && (blockSize < 512 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0)) {
+    throw new InvalidArgumentError(`blockSize=${blockSizeText} must be a power of two from 512 to 65536`, { details: { field: 'blockSize', value: blockSizeText } });
+  }
+  return {
+    path,
+    uri: uri.text,
+    readOnly: options.readOnly,
+    force: options.force,
+    direct: booleanParam(withParams, 'direct'),
+    createSize: create && sizeText !== null ? parseSize(sizeText) : undefined,
+    blockSize,
+  };
+}
+
+/** Registry entry of the file driver. */
+export const fileDriver: DriverDescriptor = {
+  name: 'file',
+  schemes: ['file'],
+  summary: 'a regular file or block device path (/dev/loop3, ./disk.img); ?direct=1 for O_DIRECT, ?create=1&size=64MiB',
+  open: (uri: DeviceUri, options: OpenOptions): Promise<BlockDevice> => createFileDevice(fileOptionsFromUri(uri, options)),
+};

@@ -1,0 +1,139 @@
+/**
+ * Attaching an image file to a free kernel loop device and detaching it, through `/dev/loop-control`
+ * and the loop ioctls (no losetup process). The binding is made with LO_FLAGS_AUTOCLEAR and we hold the
+ * loop device open until `detach()`, so a process killed with -9 does not leak the loop device: the
+ * kernel unbinds it when the last opener goes.
+ *
+ * In a container without udev a free number may have no `/dev/loopN` node; we create it with mknod from
+ * the numbers sysfs gives (`/sys/devices/virtual/block/loopN/dev`).
+ */
+import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { DeviceNotFoundError, fromSystemError, MissingDependencyError, UnsupportedError } from '../../src/errors.js';
+import {
+  LO_FLAGS_AUTOCLEAR,
+  LO_FLAGS_READ_ONLY,
+  LOOP_CLR_FD,
+  LOOP_CONFIG_FILE_NAME_OFFSET,
+  LOOP_CONFIG_FLAGS_OFFSET,
+  LOOP_CONFIG_SIZE,
+  LOOP_CONFIGURE,
+  LOOP_CTL_GET_FREE,
+} from './ioctls.js';
+import { ioctlValue, ioctlWithBuffer } from './libc.js';
+
+/** A loop device bound to an image. */
+export interface LoopAttachment {
+  /** `/dev/loopN`. */
+  readonly devicePath: string;
+  readonly number: number;
+  /** Unbinds the loop device; idempotent. */
+  detach(): Promise<void>;
+}
+
+/** How many times a number that another process took between GET_FREE and CONFIGURE is retried. */
+const ATTACH_ATTEMPTS = 16;
+
+/** Binds `imagePath` to a free `/dev/loopN`. Throws a blockrig error naming what to do on failure. */
+export function attachLoop(imagePath: string, options: { readOnly?: boolean } = {}): LoopAttachment {
+  const access = options.readOnly === true ? fsConstants.O_RDONLY : fsConstants.O_RDWR;
+  let backing: number;
+  try {
+    backing = openSync(imagePath, access);
+  } catch (err) {
+    throw fromSystemError(err, imagePath, 'open image');
+  }
+  try {
+    const control = openControl();
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const number = ioctlValue(control, LOOP_CTL_GET_FREE, 0, 'ioctl(LOOP_CTL_GET_FREE)');
+        const devicePath = ensureNode(number);
+        const loopFd = openSync(devicePath, access);
+        try {
+          ioctlWithBuffer(loopFd, LOOP_CONFIGURE, loopConfig(backing, imagePath, options.readOnly === true), 'ioctl(LOOP_CONFIGURE)');
+        } catch (err) {
+          closeSync(loopFd);
+          if ((err as { code?: string }).code === 'EBUSY' && attempt < ATTACH_ATTEMPTS) continue;
+          throw fromSystemError(err, devicePath, `attach ${imagePath}`);
+        }
+        return attachment(devicePath, number, loopFd);
+      }
+    } finally {
+      closeSync(control);
+    }
+  } finally {
+    // The kernel keeps its own reference to the backing file.
+    closeSync(backing);
+  }
+}
+
+function openControl(): number {
+  try {
+    return openSync('/dev/loop-control', fsConstants.O_RDWR);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') {
+      throw new MissingDependencyError('the kernel loop driver (/dev/loop-control)', 'kmod', { cause: err });
+    }
+    throw fromSystemError(err, '/dev/loop-control', 'open');
+  }
+}
+
+/** Makes sure `/dev/loopN` exists, creating the node from sysfs's major:minor when it does not. */
+function ensureNode(number: number): string {
+  const devicePath = `/dev/loop${number}`;
+  if (existsSync(devicePath)) return devicePath;
+  let numbers: string;
+  try {
+    numbers = readFileSync(`/sys/devices/virtual/block/loop${number}/dev`, 'utf8').trim();
+  } catch (err) {
+    throw new DeviceNotFoundError(devicePath, { cause: err });
+  }
+  const [major, minor] = numbers.split(':');
+  if (major === undefined || minor === undefined) throw new UnsupportedError(`sysfs gives "${numbers}" as the numbers of loop${number}; expected MAJOR:MINOR`);
+  try {
+    execFileSync('mknod', ['-m', '0660', devicePath, 'b', major, minor], { stdio: 'pipe' });
+  } catch (err) {
+    // Another process may have created it meanwhile.
+    if (!existsSync(devicePath)) throw fromSystemError(err, devicePath, 'mknod');
+  }
+  return devicePath;
+}
+
+/** `struct loop_config` for LOOP_CONFIGURE: fd, default block size, flags, file name for losetup -l. */
+function loopConfig(backing: number, imagePath: string, readOnly: boolean): Buffer {
+  const config = Buffer.alloc(LOOP_CONFIG_SIZE);
+  config.writeUInt32LE(backing, 0);
+  config.writeUInt32LE(LO_FLAGS_AUTOCLEAR | (readOnly ? LO_FLAGS_READ_ONLY : 0), LOOP_CONFIG_FLAGS_OFFSET);
+  config.write(imagePath.slice(-63), LOOP_CONFIG_FILE_NAME_OFFSET, 63, 'utf8');
+  return config;
+}
+
+function attachment(devicePath: string, number: number, loopFd: number): LoopAttachment {
+  let detached: Promise<void> | undefined;
+  return {
+    devicePath,
+    number,
+    detach: () => {
+      detached ??= (async () => {
+        try {
+          ioctlValue(loopFd, LOOP_CLR_FD, 0, 'ioctl(LOOP_CLR_FD)');
+        } catch (err) {
+          // ENXIO: already unbound. Anything else still leaves autoclear to unbind at our close below.
+          if ((err as { code?: string }).code !== 'ENXIO') process.emitWarning(`detaching ${devicePath}: ${String(err)}`);
+        } finally {
+          closeSync(loopFd);
+        }
+        await waitUnbound(number);
+      })();
+      return detached;
+    },
+  };
+}
+
+/** The kernel unbinds at the last close; wait briefly so a caller's next step sees the device free. */
+async function waitUnbound(number: number): Promise<void> {
+  for (let i = 0; i < 100 && existsSync(`/sys/block/loop${number}/loop/backing_file`); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
