@@ -1,0 +1,10 @@
+/**
+ * The one runtime-neutral module of wire types and zod schemas shared by the server, the agent, the CLI
+ * and the browser UI. Nothing here imports Node APIs.
+ */
+export * from './cluster.js';
+export * from './task.js';
+export * from './agent.js';
+export * from './api.js';
+export * from './config.js';
+export { parseAt } from './parse.js';
