@@ -2,14 +2,16 @@
  * The built-in drivers and `openDevice`, the one way the rest of blockrig opens a device.
  * A new driver adds its descriptor to `BUILTIN_DRIVERS`.
  */
+import { faultDriver } from './fault.js';
 import { fileDriver } from './file.js';
 import { loopDriver } from './loop.js';
 import { memoryDriver } from './memory.js';
+import { nbdDriver } from './nbd.js';
 import { DriverRegistry, type DriverDescriptor } from './registry.js';
 import type { BlockDevice, OpenOptions } from './types.js';
 
 /** Every driver shipped with blockrig. */
-export const BUILTIN_DRIVERS: readonly DriverDescriptor[] = [memoryDriver, fileDriver, loopDriver];
+export const BUILTIN_DRIVERS: readonly DriverDescriptor[] = [memoryDriver, fileDriver, loopDriver, faultDriver, nbdDriver];
 
 /** The process-wide registry of built-in drivers. */
 export const defaultRegistry = new DriverRegistry(BUILTIN_DRIVERS);
