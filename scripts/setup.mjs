@@ -22,12 +22,13 @@ const PACKAGES = {
   'libiscsi-bin': 'iscsi-ls',
   'nbd-server': 'nbd-server',
   'util-linux': 'losetup',
+  e2fsprogs: 'mkfs.ext4',
 };
 
 /** Which packages each mode needs. */
 const MODES = {
   start: ['util-linux'],
-  test: ['util-linux', 'nbdkit', 'libnbd-bin', 'qemu-utils', 'fio', 'socat', 'tgt', 'libiscsi-bin', 'nbd-server'],
+  test: ['util-linux', 'e2fsprogs', 'nbdkit', 'libnbd-bin', 'qemu-utils', 'fio', 'socat', 'tgt', 'libiscsi-bin', 'nbd-server'],
   bench: ['util-linux', 'nbdkit', 'libnbd-bin', 'qemu-utils', 'fio'],
 };
 
