@@ -310,5 +310,6 @@ export const fileDriver: DriverDescriptor = {
   name: 'file',
   schemes: ['file'],
   summary: 'a regular file or block device path (/dev/loop3, ./disk.img); ?direct=1 for O_DIRECT, ?create=1&size=64MiB',
-  open: (uri: DeviceUri, options: OpenOptions): Promise<BlockDevice> => createFileDevice(fileOptionsFromUri(uri, options)),
+  // async so that a bad option rejects the returned promise rather than throwing at the caller.
+  open: async (uri: DeviceUri, options: OpenOptions): Promise<BlockDevice> => createFileDevice(fileOptionsFromUri(uri, options)),
 };

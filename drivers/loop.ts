@@ -43,7 +43,7 @@ export async function createLoopDevice(options: LoopDeviceOptions): Promise<File
   });
 }
 
-function openLoop(uri: DeviceUri, options: OpenOptions): Promise<FileDevice> {
+async function openLoop(uri: DeviceUri, options: OpenOptions): Promise<FileDevice> {
   if (uri.path === undefined) throw new InvalidUriError(uri.text, 'a loop: URI needs an image path, as in loop:///var/lib/blockrig/disk0.img');
   return createLoopDevice({ image: uri.path, uri: uri.text, readOnly: options.readOnly, force: options.force, direct: booleanParam(uri, 'direct') });
 }
