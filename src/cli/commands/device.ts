@@ -1,6 +1,7 @@
 /** `blockrig device ...`: probe devices and list drivers. */
 import { defaultRegistry, openDevice } from '../../../drivers/index.js';
 import type { BlockDevice } from '../../../drivers/types.js';
+import { detectDeviceSignature, type Signature } from '../../../drivers/signatures.js';
 import { redactUri } from '../../../drivers/uri.js';
 import { formatSize } from '../../units.js';
 import { action, type CommandModule } from '../command.js';
@@ -15,6 +16,8 @@ export interface ProbeReport {
   physicalBlockSize: number;
   available: boolean;
   capabilities: BlockDevice['capabilities'];
+  /** The on-disk signature found (a filesystem, partition table, blockrig metadata), or null. */
+  signature: Signature | null;
 }
 
 /** Opens a device read-only and describes it. Never writes. */
@@ -29,6 +32,8 @@ export async function probeDevice(uri: string): Promise<ProbeReport> {
       physicalBlockSize: dev.physicalBlockSize,
       available: dev.available,
       capabilities: dev.capabilities,
+      // A device that cannot be read (offline, failing) is still described; its signature is then unknown.
+      signature: dev.available ? ((await detectDeviceSignature(dev).catch(() => undefined)) ?? null) : null,
     };
   } finally {
     await dev.close();
@@ -40,6 +45,12 @@ function capabilityList(caps: BlockDevice['capabilities']): string {
     .filter(([name, value]) => value && name !== 'readOnly')
     .map(([name]) => name);
   return on.length === 0 ? '-' : on.join(', ');
+}
+
+function signatureText(signature: Signature | null): string {
+  if (signature === null) return 'none (blank or unrecognised)';
+  if (signature.ours) return `${signature.description} (ours: writable)`;
+  return `${signature.description} at offset ${signature.offset} (writes need --force)`;
 }
 
 export const deviceCommands: CommandModule = (program) => {
@@ -64,6 +75,7 @@ export const deviceCommands: CommandModule = (program) => {
             access: report.capabilities.readOnly ? 'read-only' : 'read-write',
             capabilities: capabilityList(report.capabilities),
             availability: report.available ? 'available' : 'unavailable',
+            signature: signatureText(report.signature),
           });
       }),
     );
