@@ -2,5 +2,6 @@
 import type { CommandModule } from '../command.js';
 import { deviceCommands } from './device.js';
 import { serialCommands } from './serial.js';
+import { startCommand } from './start.js';
 
-export const COMMAND_MODULES: readonly CommandModule[] = [deviceCommands, serialCommands];
+export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands];
