@@ -1,0 +1,180 @@
+/**
+ * Rebuild and scrub of raid5/raid6 volumes per row range (`docs/volumes.md`, "Rebuild" and "Scrub"), and
+ * `gather`, the degraded read of a row span the data path shares.
+ *
+ * Rebuild reconstructs a rebuilding member's chunk of each row from the others. Where the others cannot
+ * be read (sector errors on a survivor beyond what the level covers) it retries block by block, records
+ * what stays unreadable as bad blocks of the new member and goes on; when a survivor is gone altogether
+ * it stops with `VolumeFailedError`, having lost nothing it could read.
+ *
+ * Scrub recomputes P (and Q) of every row from the data. raid5 can only say "P disagrees" and repair
+ * rewrites P, as md does. raid6 locates a single corrupted chunk per block from the two syndromes
+ * (dQ = g^z·dP names data chunk z, as md's raid6check does) and repairs exactly that chunk.
+ */
+import { CancelledError, ConflictError, TaskFailedError } from '../errors.js';
+import { locateSingleDataError } from './gf256.js';
+import { type Mismatch, type MismatchKind, type RebuildOptions, type RebuildResult, type ScrubOptions, type ScrubResult } from './maintenance.js';
+import { MemberState } from './member.js';
+import { chunkOf, decodeStripe, encodeStripe, type StripeSpan } from './stripe-codec.js';
+import { Volume, type VolumeOptions } from './volume.js';
+
+/** Rows handled together under one lock: about 1 MiB of member I/O per member. */
+const BATCH_BYTES = 1024 * 1024;
+
+/** Rebuild, scrub and degraded gathering for raid5 and raid6. */
+export abstract class ParityMaintenance extends Volume {
+  protected constructor(options: VolumeOptions) {
+    super(options);
+  }
+
+  /** Reads span [lo, lo+len) of `row` from every readable member not in `skip` and recovers the rest. */
+  protected async gather(row: number, lo: number, len: number, skip: ReadonlySet<number>): Promise<StripeSpan | undefined> {
+    const at = this.layout.memberOffset(row, lo);
+    const chunks = await Promise.all(
+      this.members.map((m) =>
+        skip.has(m.index) || !m.readableAt(row) || m.hasBadBlock(at, len) ? Promise.resolve(undefined) : this.memberRead(m.index, at, len),
+      ),
+    );
+    return decodeStripe(this.layout, this.layout.rowMap(row), chunks, len);
+  }
+
+  async rebuildRows(index: number, start: number, end: number, options: RebuildOptions = {}): Promise<RebuildResult> {
+    const member = this.member(index);
+    this.checkRows(start, end);
+    if (member.state !== MemberState.Rebuilding) throw new ConflictError(`member ${index} of volume ${this.name} is ${member.state}, not rebuilding`, { details: { member: index } });
+    const device = member.device;
+    const unreadable: { offset: number; length: number }[] = [];
+    const batch = Math.max(1, Math.floor(BATCH_BYTES / this.layout.chunkSize));
+    for (let b = start; b < end; b += batch) {
+      if (options.signal?.aborted === true) throw new CancelledError(`rebuild of member ${index} of volume ${this.name} cancelled at row ${b}`);
+      const e = Math.min(end, b + batch);
+      await this.lock.with(b, e, async () => {
+        for (let row = b; row < e; row++) await this.#rebuildRow(index, row, unreadable);
+      });
+      if (this.member(index).state === MemberState.Failed || this.member(index).device !== device) {
+        throw new TaskFailedError(`rebuild of member ${index} of volume ${this.name} stopped at row ${b}: the new member failed (${member.reason ?? 'unknown'})`, { details: { member: index, row: b } });
+      }
+      this.markRebuilt(index, b, e);
+    }
+    return { member: index, rowsRebuilt: end - start, bytesWritten: (end - start) * this.layout.chunkSize, unreadable };
+  }
+
+  async #rebuildRow(index: number, row: number, unreadable: { offset: number; length: number }[]): Promise<void> {
+    const map = this.layout.rowMap(row);
+    const chunk = this.layout.chunkSize;
+    const whole = await this.gather(row, 0, chunk, new Set([index]));
+    if (whole !== undefined) {
+      await this.memberWrite(index, this.layout.memberOffset(row), chunkOf(map, whole, index) as Buffer);
+      return;
+    }
+    const gone = this.members.find((m) => m.index !== index && m.state === MemberState.InSync && m.device?.available === false);
+    if (gone !== undefined) throw this.unrecoverable(row, `rebuilt (member ${gone.index} is unavailable)`);
+    const step = Math.min(chunk, Math.max(this.logicalBlockSize, 4096));
+    for (let off = 0; off < chunk; off += step) {
+      const at = this.layout.memberOffset(row, off);
+      const part = await this.gather(row, off, step, new Set([index]));
+      if (part !== undefined) {
+        await this.memberWrite(index, at, chunkOf(map, part, index) as Buffer);
+      } else {
+        this.member(index).addBadBlock(at, step);
+        unreadable.push({ offset: at, length: step });
+      }
+    }
+  }
+
+  async scrubRows(start: number, end: number, options: ScrubOptions = {}): Promise<ScrubResult> {
+    this.checkRows(start, end);
+    const mismatches: Mismatch[] = [];
+    let checked = 0;
+    let skipped = 0;
+    const batch = Math.max(1, Math.floor(BATCH_BYTES / this.layout.chunkSize));
+    for (let b = start; b < end; b += batch) {
+      if (options.signal?.aborted === true) throw new CancelledError(`scrub of volume ${this.name} cancelled at row ${b}`);
+      const e = Math.min(end, b + batch);
+      await this.lock.with(b, e, async () => {
+        for (let row = b; row < e; row++) {
+          const found = await this.#scrubRow(row, options.repair === true);
+          if (found === undefined) skipped++;
+          else {
+            checked++;
+            mismatches.push(...found);
+          }
+        }
+      });
+    }
+    return {
+      rowsChecked: checked,
+      rowsSkipped: skipped,
+      bytesRead: checked * this.layout.memberCount * this.layout.chunkSize,
+      mismatches,
+      mismatchBytes: mismatches.reduce((n, m) => n + m.length, 0),
+    };
+  }
+
+  /** Checks one row; undefined when it cannot be checked (a member unreadable). */
+  async #scrubRow(row: number, repair: boolean): Promise<Mismatch[] | undefined> {
+    const layout = this.layout;
+    const map = layout.rowMap(row);
+    const chunk = layout.chunkSize;
+    const at = layout.memberOffset(row);
+    if (!this.members.every((m) => m.readableAt(row))) return undefined;
+    const chunks = await Promise.all(this.members.map((m) => this.memberRead(m.index, at, chunk)));
+    if (chunks.some((c) => c === undefined)) return undefined;
+    const data = map.data.map((m) => chunks[m] as Buffer);
+    const p = chunks[map.p as number] as Buffer;
+    const q = map.q === undefined ? undefined : chunks[map.q];
+    const expected = encodeStripe(layout, data, chunk);
+    const bs = this.logicalBlockSize;
+    const differs = (a: Buffer, b: Buffer, blk: number): boolean => a.compare(b, blk * bs, (blk + 1) * bs, blk * bs, (blk + 1) * bs) !== 0;
+    const classify = (blk: number): string => {
+      const pBad = differs(p, expected.p, blk);
+      const qBad = q !== undefined && expected.q !== undefined && differs(q, expected.q, blk);
+      if (!pBad && !qBad) return '';
+      if (!qBad) return 'p';
+      if (!pBad) return 'q';
+      return locateBlock(p, expected.p, q, expected.q as Buffer, blk * bs, bs, layout.dataChunks);
+    };
+    const kinds = Array.from({ length: chunk / bs }, (_, blk) => classify(blk));
+    const found: Mismatch[] = [];
+    const runs: { first: number; count: number; kind: string }[] = [];
+    for (let blk = 0; blk < kinds.length; blk++) {
+      const kind = kinds[blk] as string;
+      const last = runs[runs.length - 1];
+      if (kind === '') continue;
+      if (last !== undefined && last.kind === kind && last.first + last.count === blk) last.count++;
+      else runs.push({ first: blk, count: 1, kind });
+    }
+    for (const run of runs) {
+      const lo = run.first * bs;
+      const hi = lo + run.count * bs;
+      const [kind, z] = run.kind.split(':') as [MismatchKind, string | undefined];
+      const members = kind === 'p' ? [map.p as number] : kind === 'q' ? [map.q as number] : kind === 'data' ? [map.data[Number(z)] as number] : [map.p as number, map.q as number];
+      if (repair) {
+        if (kind === 'p' || kind === 'pq') await this.memberWrite(map.p as number, at + lo, expected.p.subarray(lo, hi));
+        if ((kind === 'q' || kind === 'pq') && expected.q !== undefined) await this.memberWrite(map.q as number, at + lo, expected.q.subarray(lo, hi));
+        if (kind === 'data') {
+          // The corrupted chunk's true bytes are its bytes XOR dP (P itself is right).
+          const fixed = Buffer.from((data[Number(z)] as Buffer).subarray(lo, hi));
+          for (let i = 0; i < fixed.length; i++) fixed[i] = (fixed[i] ?? 0) ^ (p[lo + i] ?? 0) ^ (expected.p[lo + i] ?? 0);
+          await this.memberWrite(members[0] as number, at + lo, fixed);
+        }
+      }
+      found.push({ row, kind, memberOffset: at + lo, length: hi - lo, members, repaired: repair });
+    }
+    return found;
+  }
+}
+
+/** Classifies one block where P and Q both disagree: `data:z` when data chunk z explains it, else `pq`. */
+function locateBlock(p: Buffer, ep: Buffer, q: Buffer, eq: Buffer, from: number, length: number, dataCount: number): string {
+  let z: number | undefined;
+  for (let i = from; i < from + length; i++) {
+    const dp = (p[i] ?? 0) ^ (ep[i] ?? 0);
+    const dq = (q[i] ?? 0) ^ (eq[i] ?? 0);
+    if (dp === 0 && dq === 0) continue;
+    const here = locateSingleDataError(dp, dq, dataCount);
+    if (here === undefined || (z !== undefined && here !== z)) return 'pq';
+    z = here;
+  }
+  return z === undefined ? 'pq' : `data:${z}`;
+}
