@@ -12,7 +12,7 @@
  * EOPNOTSUPP. Safety (`signatures.ts`): a write-capable open of an existing file or device that carries
  * a foreign signature opens read-only and refuses writes with `ForeignDataError`, unless `force`.
  */
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, read as fsRead, write as fsWrite } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { BlockDeviceBase, NO_CAPABILITIES } from './base.js';
 import { allocAligned, alignedView, DIRECT_IO_ALIGNMENT } from './native/aligned.js';
@@ -106,11 +106,11 @@ export class FileDevice extends BlockDeviceBase {
   }
 
   protected async doRead(offset: number, length: number, _options: ReadOptions): Promise<Buffer> {
-    const buffer = this.direct ? allocAligned(length) : Buffer.allocUnsafe(length);
+    const buffer = this.direct ? allocAligned(length, DIRECT_IO_ALIGNMENT, true) : Buffer.allocUnsafe(length);
     let done = 0;
     try {
       while (done < length) {
-        const { bytesRead } = await this.#handle.read(buffer, done, length - done, offset + done);
+        const bytesRead = await preadAt(this.#handle.fd, buffer, done, length - done, offset + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }
@@ -126,7 +126,7 @@ export class FileDevice extends BlockDeviceBase {
     let done = 0;
     try {
       while (done < source.length) {
-        const { bytesWritten } = await this.#handle.write(source, done, source.length - done, offset + done);
+        const bytesWritten = await pwriteAt(this.#handle.fd, source, done, source.length - done, offset + done);
         if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
         done += bytesWritten;
       }
@@ -193,6 +193,18 @@ export class FileDevice extends BlockDeviceBase {
       throw fromSystemError(err, this.uri, operation, offset, length);
     }
   }
+}
+
+/**
+ * Positional read/write on the FileHandle's descriptor with the callback API: the FileHandle owns the fd
+ * (and closes it), but its promise methods cost about a quarter more per request, which shows on 4 KiB I/O.
+ */
+function preadAt(fd: number, buffer: Uint8Array, at: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fsRead(fd, buffer, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+function pwriteAt(fd: number, buffer: Uint8Array, at: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fsWrite(fd, buffer, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
 /** The u64[2] {start, length} argument of BLKDISCARD and BLKZEROOUT. */

@@ -10,9 +10,13 @@ import { bufferAddress } from './libc.js';
 /** Alignment used for every bounce buffer: a page, which satisfies any logical block size up to 4096. */
 export const DIRECT_IO_ALIGNMENT = 4096;
 
-/** A zero-filled Buffer of `length` bytes whose first byte sits at a multiple of `alignment`. */
-export function allocAligned(length: number, alignment = DIRECT_IO_ALIGNMENT): Buffer {
-  const raw = Buffer.alloc(length + alignment);
+/**
+ * A Buffer of `length` bytes whose first byte sits at a multiple of `alignment`; zero-filled unless
+ * `uninitialized` (for read buffers the kernel overwrites, where zeroing 1 MiB per request shows).
+ */
+export function allocAligned(length: number, alignment = DIRECT_IO_ALIGNMENT, uninitialized = false): Buffer {
+  // allocUnsafeSlow: never a slice of Node's shared pool, so the window is ours alone.
+  const raw = uninitialized ? Buffer.allocUnsafeSlow(length + alignment) : Buffer.alloc(length + alignment);
   const skew = bufferAddress(raw) % alignment;
   const start = skew === 0 ? 0 : alignment - skew;
   return raw.subarray(start, start + length);
