@@ -1,0 +1,270 @@
+/**
+ * An agent (`blockrig agent --config FILE --cluster C --server S`): one per configured server at each
+ * cluster, forming an agent/server pair with it (claims 000/13, 19). It
+ * - collects the cluster's configuration and device availability and stores them at the cluster (000/14),
+ * - registers with its server and transmits the stored configuration and state (000/15-16),
+ * - stores each change first, then broadcasts it to the cluster's other agents, each of which transmits
+ *   it to its own server (000/17-18); a change stored but not yet transmitted is sent after a restart,
+ * - executes the tasks its server forwards, and takes over tasks of dead agents (000/20-21, failover).
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../clock.js';
+import { ChangeBroadcast } from './broadcast.js';
+import { clusterConfig, serverConfig, type LoadedRig } from '../cluster/config-file.js';
+import { ClusterStore } from '../cluster/store.js';
+import { isBlockrigError, ErrorCode } from '../errors.js';
+import type { AgentCommand, ClusterConfig, CommandResult, Executor, StoredChange } from '../wire/index.js';
+import { DeviceProber, type ProbeOutcome } from './prober.js';
+import { ServerLink } from './server-link.js';
+import { TaskExecutor } from './task-executor.js';
+import { ProcessTaskRunner, type TaskRunner } from './task-runner.js';
+
+/** Options of an agent. */
+export interface AgentOptions {
+  rig: LoadedRig;
+  clusterId: string;
+  serverId: string;
+  /** Path of the blockrig CLI, for the default driver command. */
+  cliPath: string;
+  clock?: Clock;
+  runner?: TaskRunner;
+  /** Fault injection for tests: wait this long after storing a change before broadcasting or transmitting it. */
+  holdAfterStoreMs?: number;
+  log?: (line: string) => void;
+}
+
+/** The agent id of the agent for `serverId` at `clusterId`. */
+export function agentIdFor(serverId: string, clusterId: string): string {
+  return `${serverId}@${clusterId}`;
+}
+
+/** A running agent. */
+export class Agent {
+  readonly me: Executor;
+  readonly store: ClusterStore;
+  readonly #o: Required<Omit<AgentOptions, 'runner' | 'holdAfterStoreMs'>> & { holdAfterStoreMs: number };
+  readonly #cluster: ClusterConfig;
+  readonly #link: ServerLink;
+  readonly #broadcast: ChangeBroadcast;
+  readonly #prober: DeviceProber;
+  readonly #executor: TaskExecutor;
+  readonly #stop = new AbortController();
+  #needSnapshot = true;
+  #pumping: Promise<void> | null = null;
+  #pumpAgain = false;
+  #wake: (() => void) | null = null;
+
+  constructor(options: AgentOptions) {
+    const clock = options.clock ?? systemClock;
+    this.#o = { ...options, clock, holdAfterStoreMs: options.holdAfterStoreMs ?? 0, log: options.log ?? (() => undefined) };
+    this.#cluster = clusterConfig(options.rig, options.clusterId);
+    const server = serverConfig(options.rig, options.serverId);
+    this.me = { agentId: agentIdFor(options.serverId, options.clusterId), serverId: options.serverId, host: hostname(), pid: process.pid };
+    this.store = new ClusterStore(this.#cluster.dataDir, this.#cluster.id);
+    this.#link = new ServerLink(server, { ...this.me, clusterId: this.#cluster.id }, options.rig.secret);
+    this.#broadcast = new ChangeBroadcast(join(this.#cluster.dataDir, 'agents', `${this.me.agentId}.sock`));
+    this.#prober = new DeviceProber(this.#cluster.devices, clock, (o) => this.#onProbe(o));
+    const runner =
+      options.runner ??
+      new ProcessTaskRunner({
+        outputDir: join(this.#cluster.dataDir, 'drivers'),
+        command: this.#cluster.driverCommand ?? [process.execPath, '{cli}', 'task', 'submit', '{kind}', '--meta', '{meta}', '--wait', '--json'],
+        cliPath: options.cliPath,
+        meta: this.#cluster.meta,
+        clock,
+      });
+    this.#executor = new TaskExecutor({
+      store: this.store,
+      runner,
+      me: this.me,
+      clock,
+      takeoverMs: options.rig.config.timing.takeoverMs,
+      stored: (changes) => this.#afterStore(changes),
+      log: this.#o.log,
+    });
+  }
+
+  get #timing(): LoadedRig['config']['timing'] {
+    return this.#o.rig.config.timing;
+  }
+
+  /** Starts every loop; resolves once the agent is listening for broadcasts and has stored its config. */
+  async start(): Promise<void> {
+    await this.#broadcast.listen(() => this.#kick());
+    this.#beatStore();
+    const config = { clusterId: this.#cluster.id, deviceCount: this.#cluster.devices.length, devices: this.#cluster.devices, ...(this.#cluster.meta === undefined ? {} : { meta: this.#cluster.meta }) };
+    this.#afterStore(this.store.storeConfig(config, this.#nowIso()));
+    this.#prober.start(this.#timing.probeMs);
+    void this.#loop(this.#timing.heartbeatMs, () => {
+      this.#beatStore();
+      this.#executor.reconcile();
+    });
+    void this.#loop(this.#timing.heartbeatMs, () => this.#heartbeat());
+    void this.#transmitLoop();
+    void this.#commandLoop();
+    this.#o.log(`agent ${this.me.agentId} started (pid ${this.me.pid}); cluster ${this.#cluster.id} has ${this.#cluster.devices.length} devices`);
+  }
+
+  /** Stops the agent (running driver processes keep running; another agent or a restart adopts them). */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    this.#wake?.();
+    this.#prober.stop();
+    await this.#broadcast.close();
+    await this.#pumping?.catch(() => undefined);
+    this.store.close();
+  }
+
+  #nowIso(): string {
+    return new Date(this.#o.clock.wallTime()).toISOString();
+  }
+
+  #beatStore(): void {
+    this.store.beatAgent({ ...this.me, socketPath: this.#broadcast.socketPath, beatAt: this.#o.clock.wallTime() });
+  }
+
+  async #loop(intervalMs: number, tick: () => void | Promise<void>): Promise<void> {
+    while (!this.#stop.signal.aborted) {
+      try {
+        await tick();
+      } catch (err) {
+        this.#o.log(`agent ${this.me.agentId}: ${(err as Error).message}`);
+      }
+      await this.#o.clock.sleep(intervalMs, this.#stop.signal).catch(() => undefined);
+    }
+  }
+
+  #onProbe(outcome: ProbeOutcome): void {
+    if (this.#stop.signal.aborted) return;
+    const change = this.store.storeDeviceState(outcome.name, outcome.available, outcome.reason, this.#nowIso(), outcome.available ? 0 : 1);
+    if (change) {
+      this.#o.log(`device ${outcome.name}: ${outcome.available ? 'available' : 'unavailable'} (${outcome.reason}); stored as change ${change.seq}`);
+      this.#afterStore([change]);
+    }
+  }
+
+  /** After a change is stored: broadcast it to the cluster's other agents, then transmit it to our server. */
+  #afterStore(changes: StoredChange[]): void {
+    if (changes.length === 0) return;
+    const seq = Math.max(...changes.map((c) => c.seq));
+    const spread = async (): Promise<void> => {
+      if (this.#o.holdAfterStoreMs > 0) await this.#o.clock.sleep(this.#o.holdAfterStoreMs, this.#stop.signal).catch(() => undefined);
+      const others = this.store.agents().filter((a) => a.agentId !== this.me.agentId && a.host === this.me.host);
+      await ChangeBroadcast.notify(others.map((a) => a.socketPath), seq);
+      this.#kick();
+    };
+    void spread();
+  }
+
+  /** Wakes the transmit loop. */
+  #kick(): void {
+    this.#pumpAgain = true;
+    this.#wake?.();
+  }
+
+  async #ensureRegistered(): Promise<void> {
+    if (this.#link.registered) return;
+    await this.#link.register();
+    this.#needSnapshot = true;
+    this.#o.log(`agent ${this.me.agentId} registered with server ${this.me.serverId}`);
+  }
+
+  /** Transmits what the server lacks: the whole snapshot after registering, then stored changes in order. */
+  async #pump(): Promise<void> {
+    await this.#ensureRegistered();
+    if (this.#needSnapshot) {
+      const snapshot = this.store.snapshot();
+      await this.#link.report({ snapshot, changes: [] });
+      this.store.markTransmitted(this.me.serverId, snapshot.seq);
+      this.#needSnapshot = false;
+    }
+    for (;;) {
+      const changes = this.store.changesAfter(this.store.transmittedSeq(this.me.serverId), 500);
+      if (changes.length === 0) return;
+      await this.#link.report({ changes });
+      this.store.markTransmitted(this.me.serverId, changes[changes.length - 1]?.seq ?? 0);
+    }
+  }
+
+  async #transmitLoop(): Promise<void> {
+    while (!this.#stop.signal.aborted) {
+      this.#pumpAgain = false;
+      let delay = this.#timing.storePollMs;
+      try {
+        if (this.#o.holdAfterStoreMs === 0 || this.store.lastSeq() <= this.store.transmittedSeq(this.me.serverId) || !this.#holding()) {
+          this.#pumping = this.#pump();
+          await this.#pumping;
+        }
+      } catch (err) {
+        if (!(isBlockrigError(err) && (err.code === ErrorCode.AgentUnavailable || err.code === ErrorCode.Unauthorized))) this.#o.log(`transmit: ${(err as Error).message}`);
+        delay = this.#timing.retryMs;
+      } finally {
+        this.#pumping = null;
+      }
+      if (this.#pumpAgain) continue;
+      await new Promise<void>((resolve) => {
+        const ac = new AbortController();
+        this.#wake = () => {
+          this.#wake = null;
+          ac.abort();
+          resolve();
+        };
+        this.#o.clock.sleep(delay, ac.signal).then(() => this.#wake?.(), () => undefined);
+      });
+    }
+  }
+
+  /** With the test hold on, changes younger than the hold are not transmitted yet. */
+  #holding(): boolean {
+    const pending = this.store.changesAfter(this.store.transmittedSeq(this.me.serverId), 1)[0];
+    return pending !== undefined && this.#o.clock.wallTime() - Date.parse(pending.at) < this.#o.holdAfterStoreMs;
+  }
+
+  async #heartbeat(): Promise<void> {
+    if (!this.#link.registered) return;
+    try {
+      await this.#link.heartbeat();
+    } catch (err) {
+      // Unknown token (server restarted) or unreachable (server gone, maybe back on another address):
+      // register again, which looks the address up anew and transmits a fresh snapshot.
+      if (isBlockrigError(err, ErrorCode.Unauthorized) || isBlockrigError(err, ErrorCode.AgentUnavailable)) {
+        this.#link.drop();
+        this.#kick();
+      }
+    }
+  }
+
+  async #commandLoop(): Promise<void> {
+    while (!this.#stop.signal.aborted) {
+      if (!this.#link.registered || this.#needSnapshot) {
+        await this.#o.clock.sleep(this.#timing.retryMs, this.#stop.signal).catch(() => undefined);
+        continue;
+      }
+      try {
+        const commands = await this.#link.poll(Math.min(10_000, Math.max(500, Math.floor(this.#timing.agentExpiryMs / 2))));
+        for (const command of commands) await this.#answer(command);
+      } catch (err) {
+        if (isBlockrigError(err, ErrorCode.AgentUnavailable)) this.#link.drop();
+        await this.#o.clock.sleep(this.#timing.retryMs, this.#stop.signal).catch(() => undefined);
+      }
+    }
+  }
+
+  async #answer(command: AgentCommand): Promise<void> {
+    let result: CommandResult;
+    try {
+      if (command.type === 'task.issue') {
+        if (command.issue.cluster !== this.#cluster.id) throw new Error(`this agent serves cluster ${this.#cluster.id}, not ${command.issue.cluster}`);
+        const { task, created } = this.#executor.accept(command.taskId, command.issue);
+        result = { ok: true, task, created };
+      } else {
+        result = { ok: true, task: this.#executor.control(command.taskId, command.control) };
+      }
+    } catch (err) {
+      const code = isBlockrigError(err) ? err.code : ErrorCode.Internal;
+      result = { ok: false, error: { code, message: (err as Error).message } };
+    }
+    await this.#link.answer(command.id, result);
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Seed 000 claim 13 (and seed 001 claims 1-4, 6-8, 13, 22): two clusters, two domain servers (A on
+ * cluster 1, B on cluster 2), one agent per server at each cluster; tasks issued to either server run on
+ * its own agent; when one pair fails the other carries on, tasks are neither lost nor run twice, and a
+ * restarted server catches up from the persistent data. Real processes on loopback.
+ */
+import { rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { stopProcess, waitFor, type TestProcess } from '../support/processes.js';
+import { tempDir } from '../support/temp.js';
+import type { AgentView, TaskRecord } from '../../src/wire/index.js';
+import { agentPid, clusterUp, recordingDriver, runsRecorded, startServer, writeRig, type ServerHandle } from './rig.js';
+
+const dir = tempDir('blockrig-pairs-');
+const runs = join(dir, 'driver-runs.log');
+let config: string;
+let serverA: ServerHandle;
+let serverB: ServerHandle;
+let up1: TestProcess;
+let up2: TestProcess;
+
+async function issue(server: ServerHandle, cluster: string): Promise<TaskRecord> {
+  const res = await server.post<TaskRecord>('/api/v1/tasks', { cluster, kind: 'fill', args: { partitions: 4 } });
+  expect(res.status).toBe(201);
+  return res.body;
+}
+
+async function waitForTask(server: ServerHandle, id: string, state: TaskRecord['state'], what: string): Promise<TaskRecord> {
+  let task: TaskRecord | undefined;
+  await waitFor(async () => (task = await server.task(id))?.state === state, 20_000, what);
+  if (!task) throw new Error('unreachable');
+  return task;
+}
+
+beforeAll(async () => {
+  for (const name of ['c1-d0', 'c1-d1', 'c2-d0']) {
+    writeFileSync(join(dir, `${name}.img`), '');
+    truncateSync(join(dir, `${name}.img`), 1 << 20);
+  }
+  config = writeRig(dir, {
+    servers: [
+      { id: 'A', cluster: 'c1' },
+      { id: 'B', cluster: 'c2' },
+    ],
+    clusters: [
+      { id: 'c1', devices: [{ name: 'd0', uri: join(dir, 'c1-d0.img') }, { name: 'd1', uri: join(dir, 'c1-d1.img') }], driverCommand: recordingDriver(runs, 3) },
+      { id: 'c2', devices: [{ name: 'd0', uri: join(dir, 'c2-d0.img') }], driverCommand: recordingDriver(runs, 3) },
+    ],
+  });
+  [serverA, serverB] = await Promise.all([startServer(config, 'A'), startServer(config, 'B')]);
+  [up1, up2] = await Promise.all([clusterUp(config, 'c1', 2), clusterUp(config, 'c2', 2)]);
+  await waitFor(async () => {
+    const [a, b] = await Promise.all([serverA.get<{ agents: AgentView[] }>('/api/v1/agents'), serverB.get<{ agents: AgentView[] }>('/api/v1/agents')]);
+    return a.agents.filter((x) => x.alive).length === 2 && b.agents.filter((x) => x.alive).length === 2;
+  }, 20_000, 'four agents registered');
+});
+
+describe('seed 000 claim 13, seed 001 claims 1-4, 8, 13, 22: two agent/server pairs at each of two clusters', () => {
+  it('registers at each cluster one agent with each server, so each server lists its own agents', async () => {
+    const a = await serverA.get<{ agents: AgentView[] }>('/api/v1/agents');
+    const b = await serverB.get<{ agents: AgentView[] }>('/api/v1/agents');
+    expect(a.agents.map((x) => x.agentId).sort()).toEqual(['A@c1', 'A@c2']);
+    expect(b.agents.map((x) => x.agentId).sort()).toEqual(['B@c1', 'B@c2']);
+    expect(a.agents.every((x) => x.serverId === 'A' && x.alive)).toBe(true);
+    expect(a.agents.find((x) => x.agentId === 'A@c1')?.pid).toBe(agentPid(up1, 'A@c1'));
+    const servers = await serverA.get<{ servers: { id: string; self: boolean; cluster: string | null }[] }>('/api/v1/servers');
+    expect(servers.servers.map((s) => [s.id, s.self, s.cluster])).toEqual([
+      ['A', true, 'c1'],
+      ['B', false, 'c2'],
+    ]);
+  });
+
+  it('executes a task issued to server A with the first agent and one issued to server B with the second', async () => {
+    const viaA = await issue(serverA, 'c1');
+    const viaB = await issue(serverB, 'c1');
+    expect(viaA.executor).toMatchObject({ agentId: 'A@c1', serverId: 'A', pid: agentPid(up1, 'A@c1') });
+    expect(viaB.executor).toMatchObject({ agentId: 'B@c1', serverId: 'B', pid: agentPid(up1, 'B@c1') });
+    const doneA = await waitForTask(serverA, viaA.id, 'succeeded', 'task via A to finish');
+    const doneB = await waitForTask(serverB, viaB.id, 'succeeded', 'task via B to finish');
+    expect(doneA.result).toEqual({ state: 'complete', partitions: 4 });
+    expect(doneB.issuedVia).toBe('B');
+  });
+});
+
+describe('seed 000 claim 13 (failover), seed 001 claims 6-7: when one pair fails the other continues', () => {
+  it('kill -9 of server A mid-task: the task completes and is reported through server B; a restarted A catches up', async () => {
+    const task = await issue(serverA, 'c2');
+    expect(task.executor?.agentId).toBe('A@c2');
+    serverA.process.child.kill('SIGKILL');
+    await serverA.process.exited;
+    // Claim 001/7: while pair A is down, pair B keeps executing a second task in the same cluster.
+    const second = await issue(serverB, 'c2');
+    const seenByB = await waitForTask(serverB, task.id, 'succeeded', 'task issued via dead A to be reported by B');
+    expect(seenByB.executor?.agentId).toBe('A@c2');
+    expect(seenByB.issuedVia).toBe('A');
+    await waitForTask(serverB, second.id, 'succeeded', 'second task via B');
+    expect(runsRecorded(runs).filter((l) => l.startsWith(`${task.id} `))).toHaveLength(1);
+
+    serverA = await startServer(config, 'A');
+    const caughtUp = await waitForTask(serverA, task.id, 'succeeded', 'restarted A to catch up from the persistent data');
+    expect(caughtUp.result).toEqual({ state: 'complete', partitions: 4 });
+    await waitFor(async () => (await serverA.task(second.id))?.state === 'succeeded', 20_000, 'A to learn the task issued via B');
+  });
+
+  it('kill -9 of the executing agent mid-task: the other agent takes the task over, the driver runs once, both servers report it', async () => {
+    const task = await issue(serverB, 'c1');
+    expect(task.executor?.agentId).toBe('B@c1');
+    await waitFor(async () => (await serverB.task(task.id))?.state === 'running', 10_000, 'driver to start');
+    process.kill(agentPid(up1, 'B@c1'), 'SIGKILL');
+    const done = await waitForTask(serverA, task.id, 'succeeded', 'task to complete through pair A');
+    // Taken over by whichever live agent of c1 noticed first: A@c1, or B@c1 restarted by cluster up.
+    expect(done.executors).toHaveLength(2);
+    expect(done.executors[0]).toMatchObject({ agentId: 'B@c1', pid: task.executor?.pid });
+    expect(done.executor?.pid).not.toBe(task.executor?.pid);
+    expect(runsRecorded(runs).filter((l) => l.startsWith(`${task.id} `))).toHaveLength(1);
+    // cluster up restarts B@c1, which re-registers and transmits the stored outcome to B.
+    await waitForTask(serverB, task.id, 'succeeded', 'restarted agent B@c1 to report to server B');
+  });
+
+  it('issued tasks are neither lost nor run twice: every task ran its driver exactly once', async () => {
+    const tasks = (await serverB.get<{ tasks: TaskRecord[] }>('/api/v1/tasks')).tasks;
+    expect(tasks.length).toBe(5);
+    expect(tasks.every((t) => t.state === 'succeeded')).toBe(true);
+    const lines = runsRecorded(runs).map((l) => l.split(' ')[0]);
+    expect(lines.sort()).toEqual(tasks.map((t) => t.id).sort());
+  });
+
+  it('stops cleanly', async () => {
+    await Promise.all([stopProcess(up1.child), stopProcess(up2.child)]);
+    rmSync(join(dir, 'c1-d0.img'));
+  });
+});
