@@ -5,6 +5,7 @@ import { detectDeviceSignature, type Signature } from '../../../drivers/signatur
 import { redactUri } from '../../../drivers/uri.js';
 import { formatSize } from '../../units.js';
 import { action, type CommandModule } from '../command.js';
+import { addDeviceVerifyCommand } from './device-verify.js';
 import { printFields, printJson, printTable } from '../output.js';
 
 /** What `device probe` reports. */
@@ -79,6 +80,8 @@ export const deviceCommands: CommandModule = (program) => {
           });
       }),
     );
+
+  addDeviceVerifyCommand(device);
 
   device
     .command('drivers')

@@ -7,12 +7,12 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openDevice } from '../../../drivers/index.js';
-import type { BlockDevice } from '../../../drivers/types.js';
 import { systemClock, type Clock } from '../../clock.js';
-import { InvalidArgumentError, TaskFailedError } from '../../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
 import { formatRate, formatSize, parseSize } from '../../units.js';
 import { action, type CommandModule } from '../command.js';
 import { printJson, printTable } from '../output.js';
+import { PATTERN_CHUNK, writeAndVerify } from '../pattern-check.js';
 import { probeDevice } from './device.js';
 
 /** One verified device in the start report. */
@@ -31,48 +31,7 @@ export interface StartRow {
 }
 
 const MEMBERS = 3;
-const CHUNK = 1024 * 1024;
-
-/** A pattern chunk: seeded pseudo-random bytes, each 4 KiB block stamped with member, pass and block number. */
-function patternChunk(member: number, pass: number, chunkIndex: number): Buffer {
-  const chunk = Buffer.allocUnsafe(CHUNK);
-  let state = (member * 7919 + pass * 104729 + chunkIndex * 15485863 + 1) >>> 0;
-  for (let i = 0; i < CHUNK; i += 4) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    chunk.writeUInt32LE(state >>> 0, i);
-  }
-  for (let block = 0; block < CHUNK / 4096; block++) {
-    const at = block * 4096;
-    // Stamps make a misplaced block (wrong offset, wrong device) fail verification, not just a bad byte.
-    chunk.write('BRSTART:', at + 8, 'latin1');
-    chunk.writeUInt32LE(member, at + 16);
-    chunk.writeUInt32LE(pass, at + 20);
-    chunk.writeUInt32LE(chunkIndex * (CHUNK / 4096) + block, at + 24);
-  }
-  return chunk;
-}
-
-/** Writes the pattern, flushes, reads back and compares; returns the throughput of each half. */
-async function exercise(dev: BlockDevice, member: number, pass: number, bytes: number, clock: Clock): Promise<{ write: number; read: number }> {
-  const chunks = bytes / CHUNK;
-  let started = clock.now();
-  for (let c = 0; c < chunks; c++) await dev.write(c * CHUNK, patternChunk(member, pass, c));
-  await dev.flush();
-  const write = bytes / Math.max((clock.now() - started) / 1000, 1e-6);
-  started = clock.now();
-  for (let c = 0; c < chunks; c++) {
-    const back = await dev.read(c * CHUNK, CHUNK);
-    if (!back.equals(patternChunk(member, pass, c))) {
-      throw new TaskFailedError(`verification failed on ${dev.uri}: the 1 MiB chunk at offset ${c * CHUNK} did not read back as written`, {
-        details: { uri: dev.uri, offset: c * CHUNK },
-      });
-    }
-  }
-  const read = bytes / Math.max((clock.now() - started) / 1000, 1e-6);
-  return { write, read };
-}
+const CHUNK = PATTERN_CHUNK;
 
 /** Runs the start job in `dir`; returns one row per device exercised. */
 export async function runStartJob(options: { dir: string; size: number; pattern: number; loop: boolean; clock?: Clock }): Promise<StartRow[]> {
@@ -89,7 +48,7 @@ export async function runStartJob(options: { dir: string; size: number; pattern:
       const dev = await openDevice(uri);
       let speeds;
       try {
-        speeds = await exercise(dev, member, pass, patternBytes(options.pattern, dev.size), clock);
+        speeds = await writeAndVerify(dev, { seed: member * 16 + pass + 1, bytes: patternBytes(options.pattern, dev.size), clock });
       } finally {
         await dev.close();
       }
@@ -102,8 +61,8 @@ export async function runStartJob(options: { dir: string; size: number; pattern:
         logicalBlockSize: probed.logicalBlockSize,
         physicalBlockSize: probed.physicalBlockSize,
         patternBytes: patternBytes(options.pattern, probed.size),
-        writeBytesPerSecond: Math.round(speeds.write),
-        readBytesPerSecond: Math.round(speeds.read),
+        writeBytesPerSecond: speeds.writeBytesPerSecond,
+        readBytesPerSecond: speeds.readBytesPerSecond,
         verified: true,
         signature: probed.signature?.description ?? null,
       });
