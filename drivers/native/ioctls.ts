@@ -20,6 +20,12 @@ export const BLKZEROOUT = 0x127f;
 export const LOOP_CTL_GET_FREE = 0x4c82;
 /** On `/dev/loopN`: bind it to a file descriptor, with block size and flags (`struct loop_config`). */
 export const LOOP_CONFIGURE = 0x4c0a;
+/** On `/dev/loopN`: bind it to a file descriptor (pre-5.8 kernels). */
+export const LOOP_SET_FD = 0x4c00;
+/** On `/dev/loopN`: set `struct loop_info64` (flags, file name) of a bound device. */
+export const LOOP_SET_STATUS64 = 0x4c04;
+/** Size of `struct loop_info64`. */
+export const LOOP_INFO64_SIZE = 232;
 /** On `/dev/loopN`: unbind it. */
 export const LOOP_CLR_FD = 0x4c01;
 /** `lo_flags`: the binding is read-only. */

@@ -19,6 +19,9 @@ import {
   LOOP_CONFIG_SIZE,
   LOOP_CONFIGURE,
   LOOP_CTL_GET_FREE,
+  LOOP_INFO64_SIZE,
+  LOOP_SET_FD,
+  LOOP_SET_STATUS64,
 } from './ioctls.js';
 import { ioctlValue, ioctlWithBuffer } from './libc.js';
 
@@ -31,11 +34,14 @@ export interface LoopAttachment {
   detach(): Promise<void>;
 }
 
+/** How to bind: `configure` tries LOOP_CONFIGURE first; `set-fd` goes straight to the pre-5.8 calls (tests use it). */
+export type BindMethod = 'configure' | 'set-fd';
+
 /** How many times a number that another process took between GET_FREE and CONFIGURE is retried. */
 const ATTACH_ATTEMPTS = 16;
 
 /** Binds `imagePath` to a free `/dev/loopN`. Throws a blockrig error naming what to do on failure. */
-export function attachLoop(imagePath: string, options: { readOnly?: boolean } = {}): LoopAttachment {
+export function attachLoop(imagePath: string, options: { readOnly?: boolean; method?: BindMethod } = {}): LoopAttachment {
   const access = options.readOnly === true ? fsConstants.O_RDONLY : fsConstants.O_RDWR;
   let backing: number;
   try {
@@ -51,7 +57,7 @@ export function attachLoop(imagePath: string, options: { readOnly?: boolean } = 
         const devicePath = ensureNode(number);
         const loopFd = openSync(devicePath, access);
         try {
-          ioctlWithBuffer(loopFd, LOOP_CONFIGURE, loopConfig(backing, imagePath, options.readOnly === true), 'ioctl(LOOP_CONFIGURE)');
+          bind(loopFd, backing, imagePath, options.readOnly === true, options.method ?? 'configure');
         } catch (err) {
           closeSync(loopFd);
           if ((err as { code?: string }).code === 'EBUSY' && attempt < ATTACH_ATTEMPTS) continue;
@@ -98,6 +104,30 @@ function ensureNode(number: number): string {
     if (!existsSync(devicePath)) throw fromSystemError(err, devicePath, 'mknod');
   }
   return devicePath;
+}
+
+/**
+ * Binds with LOOP_CONFIGURE (Linux 5.8+, one atomic call); older kernels answer ENOTTY/EINVAL and get
+ * LOOP_SET_FD followed by LOOP_SET_STATUS64 for the flags (read-only follows the backing fd's mode there).
+ */
+function bind(loopFd: number, backing: number, imagePath: string, readOnly: boolean, method: BindMethod): void {
+  const config = loopConfig(backing, imagePath, readOnly);
+  if (method === 'configure') {
+    try {
+      ioctlWithBuffer(loopFd, LOOP_CONFIGURE, config, 'ioctl(LOOP_CONFIGURE)');
+      return;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== 'ENOTTY' && code !== 'EINVAL') throw err;
+    }
+  }
+  ioctlValue(loopFd, LOOP_SET_FD, backing, 'ioctl(LOOP_SET_FD)');
+  try {
+    ioctlWithBuffer(loopFd, LOOP_SET_STATUS64, config.subarray(8, 8 + LOOP_INFO64_SIZE), 'ioctl(LOOP_SET_STATUS64)');
+  } catch (err) {
+    ioctlValue(loopFd, LOOP_CLR_FD, 0, 'ioctl(LOOP_CLR_FD)');
+    throw err;
+  }
 }
 
 /** `struct loop_config` for LOOP_CONFIGURE: fd, default block size, flags, file name for losetup -l. */

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createFileDevice, type FileDevice } from '../../drivers/file.js';
 import { openDevice } from '../../drivers/index.js';
 import { createLoopDevice } from '../../drivers/loop.js';
+import { attachLoop } from '../../drivers/native/loop-control.js';
 import { ErrorCode } from '../../src/errors.js';
 import { requireRoot } from '../support/requirements.js';
 import { tempDir } from '../support/temp.js';
@@ -92,5 +93,23 @@ describe('loop driver', () => {
     } finally {
       await dev.close();
     }
+  });
+});
+
+describe('loop attach without LOOP_CONFIGURE', () => {
+  it('binds with LOOP_SET_FD and LOOP_SET_STATUS64, autoclear set, and detaches', async () => {
+    freshImage(4 * MiB);
+    const loop = attachLoop(image, { method: 'set-fd' });
+    try {
+      const sys = `/sys/block/loop${loop.number}/loop`;
+      expect(readFileSync(`${sys}/backing_file`, 'utf8').trim()).toBe(image);
+      expect(readFileSync(`${sys}/autoclear`, 'utf8').trim()).toBe('1');
+      const dev = await createFileDevice({ path: loop.devicePath });
+      expect(dev.size).toBe(4 * MiB);
+      await dev.close();
+    } finally {
+      await loop.detach();
+    }
+    expect(existsSync(`/sys/block/loop${loop.number}/loop/backing_file`)).toBe(false);
   });
 });
