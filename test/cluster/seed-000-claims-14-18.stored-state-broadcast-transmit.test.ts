@@ -107,7 +107,7 @@ describe('seed 000 claims 17-18, seed 001 claims 10, 17-18, 26-27: a changed sta
     let buffered = '';
     const pump = (async (): Promise<void> => {
       for (;;) {
-        const chunk: ReadableStreamReadResult<Uint8Array> | undefined = await reader?.read().catch(() => undefined);
+        const chunk: { done: boolean; value?: Uint8Array } | undefined = await reader?.read().catch(() => undefined);
         if (!chunk || chunk.done) return;
         buffered += decoder.decode(chunk.value);
         const blocks = buffered.split('\n\n');
