@@ -3,8 +3,9 @@ import type { CommandModule } from '../command.js';
 import { agentCommands } from './agent.js';
 import { clusterCommands } from './cluster.js';
 import { deviceCommands } from './device.js';
+import { nbdCommands } from './nbd.js';
 import { serialCommands } from './serial.js';
 import { serverCommands } from './server.js';
 import { startCommand } from './start.js';
 
-export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands, serverCommands, agentCommands, clusterCommands];
+export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands, nbdCommands, serverCommands, agentCommands, clusterCommands];

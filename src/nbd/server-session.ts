@@ -1,0 +1,296 @@
+/**
+ * The transmission phase of one server connection. Requests are read one after another and run
+ * concurrently (up to `MAX_IN_FLIGHT`, and only while the socket's send buffer is below
+ * `MAX_UNSENT`, so a client that does not read its replies is slowed, not buffered without bound).
+ *
+ * Every request gets exactly one answer: a simple reply, or with structured replies a single chunk with
+ * NBD_REPLY_FLAG_DONE (reads are never fragmented, so DF is always honoured). Invalid requests are refused
+ * with the errno the spec names (EINVAL, ENOSPC past the end of a write, EPERM on a read-only export,
+ * EOVERFLOW above the maximum payload) and the session goes on; only a bad request magic, a write payload
+ * too large to skip, or the client leaving ends it. A flush waits for every write received before it, then
+ * flushes the device, and only then is acknowledged.
+ */
+import type { Socket } from 'node:net';
+import { mappingFor } from '../errors.js';
+import { mapAllocation } from './allocation.js';
+import { Command, CommandFlag, NbdErrno, ReplyFlag, ReplyType, REQUEST_MAGIC, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from './protocol.js';
+import { SERVER_MAX_PAYLOAD, type ServedExport } from './server-export.js';
+import { ALLOCATION_CONTEXT_ID, type SessionTerms } from './server-negotiation.js';
+import { runUnalignedRead, runUnalignedWrite, runUnalignedZeroes } from './server-unaligned.js';
+import type { SocketReader } from './socket-reader.js';
+
+/** Requests run at once per connection. */
+const MAX_IN_FLIGHT = 64;
+/** Reply bytes queued on the socket before we stop reading requests. */
+const MAX_UNSENT = 16 * 1024 * 1024;
+/** Largest write payload skipped (read and dropped) to keep the stream in step; above it we disconnect. */
+const MAX_SKIPPABLE = 256 * 1024 * 1024;
+
+/** A decoded request header. */
+interface Request {
+  readonly flags: number;
+  readonly type: number;
+  readonly cookie: Buffer;
+  readonly offset: number;
+  readonly length: number;
+  readonly payload: Buffer | undefined;
+}
+
+/** An answer to send: an errno (0 = success), optional read data or extents, optional message. */
+interface Answer {
+  readonly errno: number;
+  readonly message?: string;
+  readonly data?: Buffer;
+  readonly extents?: readonly { length: number; flags: number }[];
+}
+
+/** One connection after negotiation; see the module comment. */
+export class ServerSession {
+  readonly #socket: Socket;
+  readonly #reader: SocketReader;
+  readonly #terms: SessionTerms;
+  readonly #export: ServedExport;
+  readonly #log: (message: string) => void;
+  readonly #running = new Set<Promise<void>>();
+  readonly #writes = new Set<Promise<void>>();
+  #stopping = false;
+  #wake: (() => void) | undefined;
+
+  constructor(socket: Socket, reader: SocketReader, terms: SessionTerms, log: (message: string) => void) {
+    this.#socket = socket;
+    this.#reader = reader;
+    this.#terms = terms;
+    this.#export = terms.export;
+    this.#log = log;
+    socket.on('drain', () => this.#wakeUp());
+  }
+
+  /** Serves requests until the client disconnects or `stop()`; resolves when every answer is sent. */
+  async run(): Promise<void> {
+    try {
+      while (!this.#stopping) {
+        while (this.#running.size >= MAX_IN_FLIGHT || this.#socket.writableLength > MAX_UNSENT) {
+          await new Promise<void>((resolve) => (this.#wake = resolve));
+        }
+        const request = await this.#readRequest();
+        if (request === undefined) break;
+        if (request.type === Command.Disconnect) break;
+        const task = this.#execute(request).catch((err: unknown) => this.#log(`nbd: internal error answering a request: ${String(err)}`));
+        this.#running.add(task);
+        void task.finally(() => {
+          this.#running.delete(task);
+          this.#wakeUp();
+        });
+      }
+    } catch (err) {
+      this.#log(`nbd: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    await Promise.allSettled([...this.#running]);
+    const socket = this.#socket;
+    if (!socket.destroyed) {
+      await new Promise<void>((resolve) => {
+        socket.once('close', () => resolve());
+        socket.end(() => resolve());
+      });
+    }
+  }
+
+  /** Stops reading requests; `run()` resolves once those in flight are answered. */
+  stop(): void {
+    this.#stopping = true;
+    this.#wakeUp();
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  async #readRequest(): Promise<Request | undefined> {
+    let header: Buffer;
+    try {
+      header = await this.#reader.read(28);
+    } catch {
+      return undefined; // the client left
+    }
+    if (header.readUInt32BE(0) !== REQUEST_MAGIC) {
+      this.#log(`nbd: bad request magic 0x${header.readUInt32BE(0).toString(16)} from a client; closing its connection`);
+      return undefined;
+    }
+    const high = header.readUInt32BE(16);
+    // Offsets of 2^53 and above cannot be held exactly; they are past any export's end anyway.
+    const offset = high >= 2 ** 21 ? Number.MAX_SAFE_INTEGER : high * 2 ** 32 + header.readUInt32BE(20);
+    const length = header.readUInt32BE(24);
+    const type = header.readUInt16BE(6);
+    let payload: Buffer | undefined;
+    if (type === Command.Write) {
+      if (length > MAX_SKIPPABLE) {
+        this.#log(`nbd: a client sent a ${length}-byte write, too large to skip; closing its connection`);
+        return undefined;
+      }
+      try {
+        if (length <= SERVER_MAX_PAYLOAD) payload = await this.#reader.read(length);
+        else await this.#reader.discard(length);
+      } catch {
+        return undefined; // the client left mid-request: nothing of that write is applied
+      }
+    }
+    return { flags: header.readUInt16BE(4), type, cookie: Buffer.from(header.subarray(8, 16)), offset, length, payload };
+  }
+
+  async #execute(request: Request): Promise<void> {
+    const problem = this.#stopping ? { errno: NbdErrno.ESHUTDOWN, message: 'the server is shutting down' } : this.#validate(request);
+    let answer: Answer = problem ?? { errno: 0 };
+    if (problem === undefined) {
+      const isWrite = request.type === Command.Write || request.type === Command.WriteZeroes || request.type === Command.Trim;
+      const work = this.#perform(request);
+      if (isWrite) {
+        const done = work.then(() => undefined, () => undefined);
+        this.#writes.add(done);
+        void done.then(() => this.#writes.delete(done));
+      }
+      try {
+        answer = (await work) ?? { errno: 0 };
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        answer = { errno: NbdErrno[mappingFor(err).nbd], message };
+      }
+    }
+    this.#reply(request, answer);
+  }
+
+  #validate(request: Request): Answer | undefined {
+    const device = this.#export.device;
+    const { type, flags, offset, length } = request;
+    const known = CommandFlag.Fua | CommandFlag.NoHole | CommandFlag.Df | CommandFlag.ReqOne;
+    if ((flags & ~known) !== 0) return { errno: NbdErrno.EINVAL, message: `unknown command flags 0x${flags.toString(16)}` };
+    if ((flags & CommandFlag.Df) !== 0 && !this.#terms.structuredReplies) return { errno: NbdErrno.EINVAL, message: 'NBD_CMD_FLAG_DF needs structured replies' };
+    if (type === Command.Flush) return undefined;
+    const writes = type === Command.Write || type === Command.WriteZeroes || type === Command.Trim;
+    if (![Command.Read, Command.Write, Command.WriteZeroes, Command.Trim, Command.BlockStatus].includes(type as 0)) return { errno: NbdErrno.EINVAL, message: `unsupported command ${type}` };
+    if (type === Command.Trim && !device.capabilities.trim) return { errno: NbdErrno.EINVAL, message: 'trim is not advertised for this export' };
+    if (type === Command.BlockStatus && !this.#terms.allocationContext) return { errno: NbdErrno.EINVAL, message: 'no metadata context was negotiated' };
+    if (writes && this.#export.readOnly) return { errno: NbdErrno.EPERM, message: 'the export is read-only' };
+    if (offset + length > this.#export.size) return { errno: writes ? NbdErrno.ENOSPC : NbdErrno.EINVAL, message: `offset ${offset} length ${length} is past the end (${this.#export.size} bytes)` };
+    if ((type === Command.Read || type === Command.Write) && length > SERVER_MAX_PAYLOAD) return { errno: NbdErrno.EOVERFLOW, message: `length ${length} exceeds the ${SERVER_MAX_PAYLOAD}-byte maximum` };
+    if (type === Command.BlockStatus && length === 0) return { errno: NbdErrno.EINVAL, message: 'block status of zero length' };
+    const bs = device.logicalBlockSize;
+    if (this.#terms.blockSizesAgreed && type !== Command.BlockStatus && (offset % bs !== 0 || length % bs !== 0)) {
+      return { errno: NbdErrno.EINVAL, message: `offset ${offset} length ${length} not aligned to the ${bs}-byte minimum block size` };
+    }
+    return undefined;
+  }
+
+  async #perform(request: Request): Promise<Answer | undefined> {
+    const exp = this.#export;
+    const device = exp.device;
+    const { type, flags, offset, length } = request;
+    const fua = (flags & CommandFlag.Fua) !== 0;
+    const aligned = offset % device.logicalBlockSize === 0 && length % device.logicalBlockSize === 0;
+    switch (type) {
+      case Command.Read:
+        return { errno: 0, data: aligned ? await device.read(offset, length) : await runUnalignedRead(device, offset, length) };
+      case Command.Write:
+        if (aligned) await device.write(offset, request.payload as Buffer, { fua });
+        else await runUnalignedWrite(exp, offset, request.payload as Buffer, fua);
+        return undefined;
+      case Command.WriteZeroes:
+        if (aligned) await device.writeZeroes(offset, length, { fua, noUnmap: (flags & CommandFlag.NoHole) !== 0 });
+        else await runUnalignedZeroes(exp, offset, length, fua);
+        return undefined;
+      case Command.Trim: {
+        // Trim is advisory: an unaligned range trims the whole blocks inside it.
+        const bs = device.logicalBlockSize;
+        const start = Math.ceil(offset / bs) * bs;
+        const end = Math.floor((offset + length) / bs) * bs;
+        if (end > start) await device.trim(start, end - start);
+        if (fua) await device.flush();
+        return undefined;
+      }
+      case Command.Flush:
+        await Promise.all([...this.#writes]);
+        await device.flush();
+        return undefined;
+      case Command.BlockStatus:
+        return { errno: 0, extents: await this.#blockStatus(offset, length, (flags & CommandFlag.ReqOne) !== 0) };
+      default:
+        return { errno: NbdErrno.EINVAL };
+    }
+  }
+
+  async #blockStatus(offset: number, length: number, one: boolean): Promise<{ length: number; flags: number }[]> {
+    const device = this.#export.device;
+    const bs = device.logicalBlockSize;
+    const start = Math.floor(offset / bs) * bs;
+    const end = Math.min(device.size, Math.ceil((offset + length) / bs) * bs);
+    const map = await mapAllocation(device, start, end - start);
+    const out: { length: number; flags: number }[] = [];
+    let at = start;
+    for (const extent of map) {
+      const from = Math.max(at, offset);
+      const to = Math.min(at + extent.length, offset + length);
+      if (to > from) out.push({ length: to - from, flags: extent.flags });
+      at += extent.length;
+      if (at >= offset + length || (one && out.length > 0)) break;
+    }
+    return out;
+  }
+
+  #reply(request: Request, answer: Answer): void {
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    const structured = this.#terms.structuredReplies && (request.type === Command.Read || request.type === Command.BlockStatus);
+    if (!structured) {
+      const header = Buffer.allocUnsafe(16);
+      header.writeUInt32BE(SIMPLE_REPLY_MAGIC, 0);
+      header.writeUInt32BE(answer.errno, 4);
+      request.cookie.copy(header, 8);
+      if (answer.errno === 0 && answer.data !== undefined && answer.data.length > 0) this.#send(header, answer.data);
+      else socket.write(header);
+      return;
+    }
+    if (answer.errno !== 0) {
+      const message = Buffer.from((answer.message ?? '').slice(0, 200), 'utf8');
+      const payload = Buffer.alloc(6 + message.length);
+      payload.writeUInt32BE(answer.errno, 0);
+      payload.writeUInt16BE(message.length, 4);
+      message.copy(payload, 6);
+      this.#send(chunkHeader(request.cookie, ReplyType.Error, payload.length), payload);
+    } else if (request.type === Command.BlockStatus) {
+      const extents = answer.extents ?? [];
+      const payload = Buffer.alloc(4 + 8 * extents.length);
+      payload.writeUInt32BE(ALLOCATION_CONTEXT_ID, 0);
+      extents.forEach((e, i) => {
+        payload.writeUInt32BE(e.length, 4 + 8 * i);
+        payload.writeUInt32BE(e.flags, 8 + 8 * i);
+      });
+      this.#send(chunkHeader(request.cookie, ReplyType.BlockStatus, payload.length), payload);
+    } else if (request.length === 0) {
+      socket.write(chunkHeader(request.cookie, ReplyType.None, 0));
+    } else {
+      const header = chunkHeader(request.cookie, ReplyType.OffsetData, 8 + request.length, 8);
+      header.writeUInt32BE(Math.floor(request.offset / 2 ** 32), 20);
+      header.writeUInt32BE(request.offset % 2 ** 32, 24);
+      this.#send(header, answer.data as Buffer);
+    }
+  }
+
+  #send(header: Buffer, body: Buffer): void {
+    this.#socket.cork();
+    this.#socket.write(header);
+    this.#socket.write(body);
+    this.#socket.uncork();
+  }
+}
+
+/** A structured reply chunk header with NBD_REPLY_FLAG_DONE, with `extra` spare bytes after it. */
+function chunkHeader(cookie: Buffer, type: number, length: number, extra = 0): Buffer {
+  const header = Buffer.alloc(20 + extra);
+  header.writeUInt32BE(STRUCTURED_REPLY_MAGIC, 0);
+  header.writeUInt16BE(ReplyFlag.Done, 4);
+  header.writeUInt16BE(type, 6);
+  cookie.copy(header, 8);
+  header.writeUInt32BE(length, 16);
+  return header;
+}
