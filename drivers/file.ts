@@ -12,7 +12,7 @@
  * EOPNOTSUPP. Safety (`signatures.ts`): a write-capable open of an existing file or device that carries
  * a foreign signature opens read-only and refuses writes with `ForeignDataError`, unless `force`.
  */
-import { constants as fsConstants, read as fsRead, write as fsWrite } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { BlockDeviceBase, NO_CAPABILITIES } from './base.js';
 import { allocAligned, alignedView, DIRECT_IO_ALIGNMENT } from './native/aligned.js';
@@ -22,9 +22,10 @@ import { fallocateAsync, ioctlWithBufferAsync } from './native/libc.js';
 import type { DriverDescriptor } from './registry.js';
 import { detectSignature, type Signature } from './signatures.js';
 import type { BlockDevice, OpenOptions, ReadOptions } from './types.js';
-import { booleanParam, type DeviceUri } from './uri.js';
-import { ForeignDataError, fromSystemError, InvalidArgumentError, ShortReadError, UnsupportedError } from '../src/errors.js';
-import { parseSize } from '../src/units.js';
+import type { DeviceUri } from './uri.js';
+import { readFully, writeFully } from './file-io.js';
+import { fileOptionsFromUri } from './file-uri.js';
+import { ForeignDataError, fromSystemError, ShortReadError, UnsupportedError } from '../src/errors.js';
 import type { Clock } from '../src/clock.js';
 
 /** Options of `createFileDevice`. */
@@ -107,29 +108,19 @@ export class FileDevice extends BlockDeviceBase {
 
   protected async doRead(offset: number, length: number, _options: ReadOptions): Promise<Buffer> {
     const buffer = this.direct ? allocAligned(length, DIRECT_IO_ALIGNMENT, true) : Buffer.allocUnsafe(length);
-    let done = 0;
+    let got: number;
     try {
-      while (done < length) {
-        const bytesRead = await preadAt(this.#handle.fd, buffer, done, length - done, offset + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
+      got = await readFully(this.#handle.fd, buffer, offset);
     } catch (err) {
       throw fromSystemError(err, this.uri, 'read', offset, length);
     }
-    if (done < length) throw new ShortReadError(this.uri, offset, length, done);
+    if (got < length) throw new ShortReadError(this.uri, offset, length, got);
     return buffer;
   }
 
   protected async doWrite(offset: number, data: Uint8Array): Promise<void> {
-    const source = this.direct ? alignedView(data, DIRECT_IO_ALIGNMENT) : data;
-    let done = 0;
     try {
-      while (done < source.length) {
-        const bytesWritten = await pwriteAt(this.#handle.fd, source, done, source.length - done, offset + done);
-        if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
-        done += bytesWritten;
-      }
+      await writeFully(this.#handle.fd, this.direct ? alignedView(data, DIRECT_IO_ALIGNMENT) : data, offset);
     } catch (err) {
       throw fromSystemError(err, this.uri, 'write', offset, data.length);
     }
@@ -193,18 +184,6 @@ export class FileDevice extends BlockDeviceBase {
       throw fromSystemError(err, this.uri, operation, offset, length);
     }
   }
-}
-
-/**
- * Positional read/write on the FileHandle's descriptor with the callback API: the FileHandle owns the fd
- * (and closes it), but its promise methods cost about a quarter more per request, which shows on 4 KiB I/O.
- */
-function preadAt(fd: number, buffer: Uint8Array, at: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => fsRead(fd, buffer, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));
-}
-
-function pwriteAt(fd: number, buffer: Uint8Array, at: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => fsWrite(fd, buffer, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
 /** The u64[2] {start, length} argument of BLKDISCARD and BLKZEROOUT. */
@@ -278,42 +257,10 @@ async function createSparseFile(path: string, size: number, uri: string): Promis
 /** Reads for the signature check, before the device object exists. */
 function rawReader(handle: FileHandle, direct: boolean, uri: string): (offset: number, length: number) => Promise<Buffer> {
   return async (offset, length) => {
-    const buffer = direct ? allocAligned(length) : Buffer.alloc(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await handle.read(buffer, done, length - done, offset + done);
-      if (bytesRead === 0) throw new ShortReadError(uri, offset, length, done);
-      done += bytesRead;
-    }
+    const buffer = direct ? allocAligned(length, DIRECT_IO_ALIGNMENT, true) : Buffer.allocUnsafe(length);
+    const got = await readFully(handle.fd, buffer, offset);
+    if (got < length) throw new ShortReadError(uri, offset, length, got);
     return buffer;
-  };
-}
-
-/** Reads the file driver's options from a parsed URI. */
-export function fileOptionsFromUri(uri: DeviceUri, options: OpenOptions): FileDeviceOptions {
-  let path = uri.path ?? '';
-  let params = uri.params;
-  if (uri.url === undefined && path.includes('?')) {
-    params = new URLSearchParams(path.slice(path.indexOf('?') + 1));
-    path = path.slice(0, path.indexOf('?'));
-  }
-  const withParams: DeviceUri = { ...uri, params };
-  const sizeText = params.get('size');
-  const create = booleanParam(withParams, 'create');
-  if (create && sizeText === null) throw new InvalidArgumentError(`${uri.text}: create=1 needs a size, as in file:///path/disk.img?create=1&size=64MiB`, { details: { field: 'size' } });
-  const blockSizeText = params.get('blockSize');
-  const blockSize = blockSizeText === null ? undefined : parseSize(blockSizeText, 'blockSize');
-  if (blockSize !== undefined && (blockSize < 512 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0)) {
-    throw new InvalidArgumentError(`blockSize=${blockSizeText} must be a power of two from 512 to 65536`, { details: { field: 'blockSize', value: blockSizeText } });
-  }
-  return {
-    path,
-    uri: uri.text,
-    readOnly: options.readOnly,
-    force: options.force,
-    direct: booleanParam(withParams, 'direct'),
-    createSize: create && sizeText !== null ? parseSize(sizeText) : undefined,
-    blockSize,
   };
 }
 
