@@ -109,7 +109,18 @@ export function runsRecorded(path: string): string[] {
   return existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l !== '') : [];
 }
 
-/** A driver command for rigs: a separate process that records its run, works `seconds`, prints its status. */
+/**
+ * A driver command for rigs: a separate process that records its run (task id and pid), works for
+ * `--seconds N` (default `seconds`), fails with status 3 when given `--fail`, else prints its status.
+ */
 export function recordingDriver(runsFile: string, seconds: number): string[] {
-  return ['/bin/sh', '-c', `echo "$BLOCKRIG_TASK_ID $$" >> '${runsFile}'; sleep ${seconds}; echo '{"state":"complete","partitions":4}'`];
+  const script = [
+    `echo "$BLOCKRIG_TASK_ID $$" >> '${runsFile}'`,
+    `secs=${seconds}; fail=0`,
+    'while [ $# -gt 0 ]; do case "$1" in --seconds) secs=$2; shift;; --fail) fail=1;; esac; shift; done',
+    'sleep "$secs"',
+    'if [ "$fail" = 1 ]; then echo "driver: injected failure" >&2; exit 3; fi',
+    `echo '{"state":"complete","partitions":4}'`,
+  ].join('\n');
+  return ['/bin/sh', '-c', script, 'test-driver'];
 }
