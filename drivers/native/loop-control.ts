@@ -163,7 +163,7 @@ function attachment(devicePath: string, number: number, loopFd: number): LoopAtt
 
 /** The kernel unbinds at the last close; wait briefly so a caller's next step sees the device free. */
 async function waitUnbound(number: number): Promise<void> {
-  for (let i = 0; i < 100 && existsSync(`/sys/block/loop${number}/loop/backing_file`); i++) {
+  for (let i = 0; i < 500 && existsSync(`/sys/block/loop${number}/loop/backing_file`); i++) {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
