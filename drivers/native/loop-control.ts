@@ -37,11 +37,19 @@ export interface LoopAttachment {
 /** How to bind: `configure` tries LOOP_CONFIGURE first; `set-fd` goes straight to the pre-5.8 calls (tests use it). */
 export type BindMethod = 'configure' | 'set-fd';
 
+/** Options of `attachLoop`. */
+export interface AttachOptions {
+  readOnly?: boolean;
+  method?: BindMethod;
+  /** Where the `loopN` nodes live (`/dev`); tests point it at a scratch folder to exercise mknod. */
+  deviceDir?: string;
+}
+
 /** How many times a number that another process took between GET_FREE and CONFIGURE is retried. */
 const ATTACH_ATTEMPTS = 16;
 
 /** Binds `imagePath` to a free `/dev/loopN`. Throws a blockrig error naming what to do on failure. */
-export function attachLoop(imagePath: string, options: { readOnly?: boolean; method?: BindMethod } = {}): LoopAttachment {
+export function attachLoop(imagePath: string, options: AttachOptions = {}): LoopAttachment {
   const access = options.readOnly === true ? fsConstants.O_RDONLY : fsConstants.O_RDWR;
   let backing: number;
   try {
@@ -54,7 +62,7 @@ export function attachLoop(imagePath: string, options: { readOnly?: boolean; met
     try {
       for (let attempt = 0; ; attempt++) {
         const number = ioctlValue(control, LOOP_CTL_GET_FREE, 0, 'ioctl(LOOP_CTL_GET_FREE)');
-        const devicePath = ensureNode(number);
+        const devicePath = ensureNode(number, options.deviceDir ?? '/dev');
         const loopFd = openSync(devicePath, access);
         try {
           bind(loopFd, backing, imagePath, options.readOnly === true, options.method ?? 'configure');
@@ -86,8 +94,8 @@ function openControl(): number {
 }
 
 /** Makes sure `/dev/loopN` exists, creating the node from sysfs's major:minor when it does not. */
-function ensureNode(number: number): string {
-  const devicePath = `/dev/loop${number}`;
+function ensureNode(number: number, deviceDir: string): string {
+  const devicePath = `${deviceDir}/loop${number}`;
   if (existsSync(devicePath)) return devicePath;
   let numbers: string;
   try {

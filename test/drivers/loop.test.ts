@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createFileDevice, type FileDevice } from '../../drivers/file.js';
@@ -111,5 +111,25 @@ describe('loop attach without LOOP_CONFIGURE', () => {
       await loop.detach();
     }
     expect(existsSync(`/sys/block/loop${loop.number}/loop/backing_file`)).toBe(false);
+  });
+});
+
+describe('loop device nodes', () => {
+  it('creates the /dev/loopN node with mknod when it is missing (containers without udev)', async () => {
+    freshImage(4 * MiB);
+    const nodes = join(dir, 'dev');
+    mkdirSync(nodes, { recursive: true });
+    const loop = attachLoop(image, { deviceDir: nodes });
+    try {
+      expect(loop.devicePath).toBe(join(nodes, `loop${loop.number}`));
+      expect(statSync(loop.devicePath).isBlockDevice()).toBe(true);
+      const dev = await createFileDevice({ path: loop.devicePath });
+      expect(dev.isBlockDevice).toBe(true);
+      expect(dev.size).toBe(4 * MiB);
+      await dev.write(0, Buffer.alloc(512, 3));
+      await dev.close();
+    } finally {
+      await loop.detach();
+    }
   });
 });
