@@ -206,7 +206,7 @@ export async function createFileDevice(options: FileDeviceOptions): Promise<File
   } catch (err) {
     await options.afterClose?.();
     if (options.direct === true && (err as { code?: string }).code === 'EINVAL') {
-      throw new UnsupportedError(`the filesystem holding ${options.path} does not support O_DIRECT: open it without direct=1`, { cause: err });
+      throw new UnsupportedError(`the filesystem holding ${options.path} does not support O_DIRECT (tmpfs before Linux 6.6, some FUSE filesystems): open it without direct=1`, { cause: err });
     }
     throw fromSystemError(err, uri, 'open');
   }

@@ -101,3 +101,11 @@ describe('file driver', () => {
     expect(calls).toBe(2);
   });
 });
+
+// tmpfs has no fallocate(ZERO_RANGE): writeZeroes with noUnmap takes the zero-buffer fallback there.
+const shm = join('/dev/shm', `blockrig-file-${process.pid}.img`);
+testDriver('file on tmpfs (/dev/shm)', {
+  open: () => createFileDevice({ path: shm, createSize: 8 * 1024 * 1024 }),
+  reopenReadOnly: () => createFileDevice({ path: shm, readOnly: true }),
+  cleanup: () => Promise.resolve(rmSync(shm, { force: true })),
+});
