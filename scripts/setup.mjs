@@ -13,6 +13,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Debian package -> a command (or file) whose presence shows the package is installed. */
 const PACKAGES = {
+  iproute2: 'ip',
   nbdkit: 'nbdkit',
   'libnbd-bin': 'nbdinfo',
   'qemu-utils': 'qemu-nbd',
@@ -28,7 +29,7 @@ const PACKAGES = {
 /** Which packages each mode needs. */
 const MODES = {
   start: ['util-linux'],
-  test: ['util-linux', 'e2fsprogs', 'nbdkit', 'libnbd-bin', 'qemu-utils', 'fio', 'socat', 'tgt', 'libiscsi-bin', 'nbd-server'],
+  test: ['util-linux', 'e2fsprogs', 'nbdkit', 'libnbd-bin', 'qemu-utils', 'fio', 'socat', 'tgt', 'libiscsi-bin', 'nbd-server', 'iproute2'],
   bench: ['util-linux', 'nbdkit', 'libnbd-bin', 'qemu-utils', 'fio'],
 };
 
