@@ -77,7 +77,7 @@ export function createTwoHosts(tag: string): TwoHosts {
   return {
     ns,
     addressOf: (host) => `10.201.${n}.${host}`,
-    exec: (host) => ['ip', 'netns', 'exec', ns[host - 1]],
+    exec: (host) => ['ip', 'netns', 'exec', ns[host === 1 ? 0 : 1]],
     cutLink: (cut) => ip('-n', ns[0], 'link', 'set', `${link}a`, cut ? 'down' : 'up'),
     destroy,
   };
