@@ -52,6 +52,11 @@ export interface ScrubResult {
 /** Options of a rebuild call. */
 export interface RebuildOptions {
   readonly signal?: AbortSignal;
+  /**
+   * Other controllers may be writing the volume without suspending the rows being rebuilt: after writing a
+   * reconstructed span, read its sources again and redo it while they changed (see `docs/volumes.md`).
+   */
+  readonly verify?: boolean;
 }
 
 /** What a rebuild of a row range did. */

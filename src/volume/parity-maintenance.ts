@@ -20,6 +20,8 @@ import { Volume, type VolumeOptions } from './volume.js';
 
 /** Rows handled together under one lock: about 1 MiB of member I/O per member. */
 const BATCH_BYTES = 1024 * 1024;
+/** Times a verified rebuild retries a row that other controllers keep writing. */
+const MAX_REBUILD_ATTEMPTS = 16;
 
 /** Rebuild, scrub and degraded gathering for raid5 and raid6. */
 export abstract class ParityMaintenance extends Volume {
@@ -49,37 +51,53 @@ export abstract class ParityMaintenance extends Volume {
       if (options.signal?.aborted === true) throw new CancelledError(`rebuild of member ${index} of volume ${this.name} cancelled at row ${b}`);
       const e = Math.min(end, b + batch);
       await this.lock.with(b, e, async () => {
-        for (let row = b; row < e; row++) await this.#rebuildRow(index, row, unreadable);
+        await Promise.all(Array.from({ length: e - b }, (_, k) => this.#rebuildRow(index, b + k, unreadable, options.verify === true)));
       });
       if (this.member(index).state === MemberState.Failed || this.member(index).device !== device) {
         throw new TaskFailedError(`rebuild of member ${index} of volume ${this.name} stopped at row ${b}: the new member failed (${member.reason ?? 'unknown'})`, { details: { member: index, row: b } });
       }
       this.markRebuilt(index, b, e);
     }
+    unreadable.sort((x, y) => x.offset - y.offset);
     return { member: index, rowsRebuilt: end - start, bytesWritten: (end - start) * this.layout.chunkSize, unreadable };
   }
 
-  async #rebuildRow(index: number, row: number, unreadable: { offset: number; length: number }[]): Promise<void> {
-    const map = this.layout.rowMap(row);
+  async #rebuildRow(index: number, row: number, unreadable: { offset: number; length: number }[], verify: boolean): Promise<void> {
     const chunk = this.layout.chunkSize;
-    const whole = await this.gather(row, 0, chunk, new Set([index]));
-    if (whole !== undefined) {
-      await this.memberWrite(index, this.layout.memberOffset(row), chunkOf(map, whole, index) as Buffer);
-      return;
-    }
+    if (await this.#rebuildSpan(index, row, 0, chunk, verify)) return;
     const gone = this.members.find((m) => m.index !== index && m.state === MemberState.InSync && m.device?.available === false);
     if (gone !== undefined) throw this.unrecoverable(row, `rebuilt (member ${gone.index} is unavailable)`);
     const step = Math.min(chunk, Math.max(this.logicalBlockSize, 4096));
     for (let off = 0; off < chunk; off += step) {
+      if (await this.#rebuildSpan(index, row, off, step, verify)) continue;
       const at = this.layout.memberOffset(row, off);
-      const part = await this.gather(row, off, step, new Set([index]));
-      if (part !== undefined) {
-        await this.memberWrite(index, at, chunkOf(map, part, index) as Buffer);
-      } else {
-        this.member(index).addBadBlock(at, step);
-        unreadable.push({ offset: at, length: step });
-      }
+      this.member(index).addBadBlock(at, step);
+      unreadable.push({ offset: at, length: step });
     }
+  }
+
+  /**
+   * Reconstructs one span of member `index`; false when the others cannot be read. With `verify`, reads
+   * the others again after writing and starts over while they changed: a writer on another controller
+   * writes in-sync members first and rebuilding members after, so either this re-read sees its write or
+   * its write to the new member lands after ours (`docs/volumes.md`, "Rebuild while other controllers write").
+   */
+  async #rebuildSpan(index: number, row: number, off: number, len: number, verify: boolean): Promise<boolean> {
+    const map = this.layout.rowMap(row);
+    const at = this.layout.memberOffset(row, off);
+    let span = await this.gather(row, off, len, new Set([index]));
+    for (let attempt = 0; span !== undefined; attempt++) {
+      const content = chunkOf(map, span, index) as Buffer;
+      await this.memberWrite(index, at, content);
+      if (!verify) return true;
+      const again = await this.gather(row, off, len, new Set([index]));
+      if (again !== undefined && (chunkOf(map, again, index) as Buffer).equals(content)) return true;
+      if (attempt >= MAX_REBUILD_ATTEMPTS) {
+        throw new TaskFailedError(`rebuild of member ${index} of volume ${this.name}: row ${row} kept changing under ${MAX_REBUILD_ATTEMPTS} attempts; suspend the range instead`, { details: { member: index, row } });
+      }
+      span = again;
+    }
+    return false;
   }
 
   async scrubRows(start: number, end: number, options: ScrubOptions = {}): Promise<ScrubResult> {

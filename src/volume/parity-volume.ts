@@ -102,8 +102,7 @@ export class ParityVolume extends ParityMaintenance {
       span = encodeStripe(layout, recovered.data.map((d, j) => overlay(j, d)), len);
       writeTo = this.members.filter((m) => m.writable).map((m) => m.index);
     }
-    const final = span;
-    await Promise.all(writeTo.map((m) => this.memberWrite(m, at, chunkOf(map, final, m) as Buffer)));
+    await this.writeInOrder(writeTo, (m) => this.memberWrite(m, at, chunkOf(map, span, m) as Buffer));
   }
 
   /** Reads old data and parity, folds the change into parity; undefined when a read failed. */

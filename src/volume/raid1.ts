@@ -78,7 +78,7 @@ export class Raid1Volume extends Volume {
     await this.lock.with(first, Math.ceil((offset + data.length) / chunk), async () => {
       const targets = this.members.filter((m) => m.writable);
       if (!targets.some((m) => m.state === MemberState.InSync)) throw this.unrecoverable(first, 'written');
-      await Promise.all(targets.map((m) => this.memberWrite(m.index, offset, data)));
+      await this.writeInOrder(targets.map((m) => m.index), (i) => this.memberWrite(i, offset, data));
     });
   }
 
@@ -93,7 +93,7 @@ export class Raid1Volume extends Volume {
     for (let b = start; b < end; b += batch) {
       if (options.signal?.aborted === true) throw new CancelledError(`rebuild of member ${index} of volume ${this.name} cancelled at row ${b}`);
       const e = Math.min(end, b + batch);
-      await this.lock.with(b, e, () => this.#copyRange(index, b * chunk, (e - b) * chunk, unreadable));
+      await this.lock.with(b, e, () => this.#copyRange(index, b * chunk, (e - b) * chunk, unreadable, options.verify === true));
       if (this.member(index).state === MemberState.Failed || this.member(index).device !== device) {
         throw new TaskFailedError(`rebuild of member ${index} of volume ${this.name} stopped at row ${b}: the new member failed (${member.reason ?? 'unknown'})`, { details: { member: index, row: b } });
       }
@@ -102,13 +102,21 @@ export class Raid1Volume extends Volume {
     return { member: index, rowsRebuilt: end - start, bytesWritten: (end - start) * chunk, unreadable };
   }
 
-  /** Copies a range onto member `index` from any source; narrows down to 4 KiB blocks around read errors. */
-  async #copyRange(index: number, offset: number, length: number, unreadable: { offset: number; length: number }[]): Promise<void> {
+  /**
+   * Copies a range onto member `index` from any source; narrows down to 4 KiB blocks around read errors.
+   * With `verify`, reads the source again after writing and copies again while it changed (see
+   * `ParityMaintenance` for why that suffices against writers on other controllers).
+   */
+  async #copyRange(index: number, offset: number, length: number, unreadable: { offset: number; length: number }[], verify: boolean): Promise<void> {
     for (const source of this.#sources(offset, length, index)) {
-      const data = await this.memberRead(source.index, offset, length);
-      if (data !== undefined) {
+      let data = await this.memberRead(source.index, offset, length);
+      for (let attempt = 0; data !== undefined; attempt++) {
         await this.memberWrite(index, offset, data);
-        return;
+        if (!verify) return;
+        const again = await this.memberRead(source.index, offset, length);
+        if (again !== undefined && again.equals(data)) return;
+        if (attempt >= 16) throw new TaskFailedError(`rebuild of member ${index} of volume ${this.name}: bytes at ${offset} kept changing; suspend the range instead`, { details: { member: index, offset } });
+        data = again;
       }
     }
     const step = Math.max(this.logicalBlockSize, 4096);
@@ -121,8 +129,8 @@ export class Raid1Volume extends Volume {
       return;
     }
     const half = Math.max(step, Math.floor(length / 2 / step) * step);
-    await this.#copyRange(index, offset, half, unreadable);
-    await this.#copyRange(index, offset + half, length - half, unreadable);
+    await this.#copyRange(index, offset, half, unreadable, verify);
+    await this.#copyRange(index, offset + half, length - half, unreadable, verify);
   }
 
   async scrubRows(start: number, end: number, options: ScrubOptions = {}): Promise<ScrubResult> {

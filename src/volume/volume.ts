@@ -240,6 +240,17 @@ export abstract class Volume extends BlockDeviceBase {
     }
   }
 
+  /**
+   * Runs `write` for every member of `indexes`: in-sync members first, then rebuilding ones once those
+   * landed. A rebuild on another controller relies on that order (see `rebuildRows` with `verify`).
+   */
+  protected async writeInOrder(indexes: readonly number[], write: (index: number) => Promise<void>): Promise<void> {
+    const inSync = indexes.filter((i) => this.member(i).state === MemberState.InSync);
+    const others = indexes.filter((i) => this.member(i).state !== MemberState.InSync);
+    await Promise.all(inSync.map(write));
+    await Promise.all(others.map(write));
+  }
+
   /** Rejects a row range outside the volume. */
   protected checkRows(start: number, end: number): void {
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end > this.layout.rows || start > end) {
