@@ -6,8 +6,8 @@
  * file is missing), `blockSize=4096` (logical block size of a regular file; 512 by default, 4096 with
  * direct). A plain path may carry the query too; name a file whose name holds `?` with a `file:` URI.
  *
- * I/O is positional (FileHandle read/write at an offset), so concurrent requests need no lock. Flush is
- * fdatasync; FUA is emulated by the base class. Trim and writeZeroes use fallocate (regular files) or
+ * I/O is positional (pread/pwrite at an offset), so concurrent requests need no lock. Flush is
+ * fdatasync; FUA writes go through an O_DSYNC descriptor. Trim and writeZeroes use fallocate (regular files) or
  * BLKDISCARD/BLKZEROOUT (block devices) and fall back to writing zero buffers where the filesystem says
  * EOPNOTSUPP. Safety (`signatures.ts`): a write-capable open of an existing file or device that carries
  * a foreign signature opens read-only and refuses writes with `ForeignDataError`, unless `force`.
@@ -64,6 +64,8 @@ export class FileDevice extends BlockDeviceBase {
   /** The foreign signature that made this device refuse writes, if any. */
   readonly foreignSignature: Signature | undefined;
   readonly #handle: FileHandle;
+  /** A second descriptor on the same inode opened O_DSYNC, for FUA writes; opened on the first one. */
+  #dsync: Promise<FileHandle> | undefined;
   readonly #afterClose: (() => Promise<void>) | undefined;
 
   /** Use `createFileDevice`; the constructor takes an already opened and examined file. */
@@ -84,6 +86,8 @@ export class FileDevice extends BlockDeviceBase {
         ...NO_CAPABILITIES,
         readOnly: options.readOnly === true || foreignSignature !== undefined,
         flush: true,
+        // Native FUA: such writes go through an O_DSYNC descriptor (a FUA write on a block device).
+        fua: true,
         trim: geometry.trim,
         // Punched holes in a file read as zeroes; a block device's discard promises nothing.
         trimZeroes: !geometry.isBlockDevice,
@@ -118,9 +122,10 @@ export class FileDevice extends BlockDeviceBase {
     return buffer;
   }
 
-  protected async doWrite(offset: number, data: Uint8Array): Promise<void> {
+  protected async doWrite(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
     try {
-      await writeFully(this.#handle.fd, this.direct ? alignedView(data, DIRECT_IO_ALIGNMENT) : data, offset);
+      const fd = fua ? (await this.#dsyncHandle()).fd : this.#handle.fd;
+      await writeFully(fd, this.direct ? alignedView(data, DIRECT_IO_ALIGNMENT) : data, offset);
     } catch (err) {
       throw fromSystemError(err, this.uri, 'write', offset, data.length);
     }
@@ -139,7 +144,13 @@ export class FileDevice extends BlockDeviceBase {
     else await this.#zeroRange(offset, length, [FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE]);
   }
 
-  protected override async doWriteZeroes(offset: number, length: number, noUnmap: boolean): Promise<void> {
+  protected override async doWriteZeroes(offset: number, length: number, noUnmap: boolean, fua: boolean): Promise<void> {
+    await this.#zeroes(offset, length, noUnmap);
+    // fallocate and the zeroing ioctls are not FUA: make the range durable before resolving.
+    if (fua) await this.doFlush();
+  }
+
+  async #zeroes(offset: number, length: number, noUnmap: boolean): Promise<void> {
     if (this.isBlockDevice) {
       const zeroOut = (): Promise<void> => ioctlWithBufferAsync(this.#handle.fd, BLKZEROOUT, range(offset, length), 'ioctl(BLKZEROOUT)');
       // BLKZEROOUT never unmaps; fallocate(PUNCH_HOLE) on a block device zeroes by unmapping where it can.
@@ -153,6 +164,7 @@ export class FileDevice extends BlockDeviceBase {
 
   protected async doClose(): Promise<void> {
     try {
+      await (await this.#dsync?.catch(() => undefined))?.close();
       await this.#handle.close();
     } finally {
       await this.#afterClose?.();
@@ -173,8 +185,18 @@ export class FileDevice extends BlockDeviceBase {
     const zeroes = this.direct ? allocAligned(Math.min(length, ZERO_CHUNK)) : Buffer.alloc(Math.min(length, ZERO_CHUNK));
     for (let done = 0; done < length; done += zeroes.length) {
       const n = Math.min(zeroes.length, length - done);
-      await this.doWrite(offset + done, zeroes.subarray(0, n));
+      await this.doWrite(offset + done, zeroes.subarray(0, n), false);
     }
+  }
+
+  /** Reopens our own descriptor through /proc (the same inode even if the path changed) with O_DSYNC. */
+  #dsyncHandle(): Promise<FileHandle> {
+    const flags = fsConstants.O_WRONLY | fsConstants.O_DSYNC | (this.direct ? fsConstants.O_DIRECT : 0);
+    this.#dsync ??= open(`/proc/self/fd/${this.#handle.fd}`, flags).catch((err: unknown) => {
+      this.#dsync = undefined;
+      throw err;
+    });
+    return this.#dsync;
   }
 
   async #native(operation: string, offset: number, length: number, call: () => Promise<void>): Promise<void> {

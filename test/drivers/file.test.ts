@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { rmSync, statSync, truncateSync } from 'node:fs';
+import { constants, readdirSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createFileDevice, type FileDevice } from '../../drivers/file.js';
 import { openDevice } from '../../drivers/index.js';
@@ -108,4 +108,33 @@ testDriver('file on tmpfs (/dev/shm)', {
   open: () => createFileDevice({ path: shm, createSize: 8 * 1024 * 1024 }),
   reopenReadOnly: () => createFileDevice({ path: shm, readOnly: true }),
   cleanup: () => Promise.resolve(rmSync(shm, { force: true })),
+});
+
+describe('file driver FUA', () => {
+  /** Flags (from /proc/self/fdinfo) of every descriptor this process holds on `path`. */
+  function descriptorFlags(path: string): number[] {
+    return readdirSync('/proc/self/fd').flatMap((fd) => {
+      try {
+        if (readlinkSync(`/proc/self/fd/${fd}`) !== path) return [];
+        const flags = /flags:\s+([0-7]+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+        return flags === undefined ? [] : [parseInt(flags, 8)];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  it('writes FUA requests through an O_DSYNC descriptor and closes it with the device', async () => {
+    const path = join(dir, 'fua.img');
+    const dev = await createFileDevice({ path, createSize: 1024 * 1024 });
+    expect(dev.capabilities.fua).toBe(true);
+    await dev.write(0, Buffer.alloc(4096, 1));
+    expect(descriptorFlags(path).some((f) => (f & constants.O_DSYNC) !== 0)).toBe(false);
+    await dev.write(4096, Buffer.alloc(4096, 2), { fua: true });
+    await dev.writeZeroes(0, 4096, { fua: true });
+    expect(descriptorFlags(path).some((f) => (f & constants.O_DSYNC) !== 0)).toBe(true);
+    expect([...(await dev.read(0, 8192))].filter((b) => b === 2)).toHaveLength(4096);
+    await dev.close();
+    expect(descriptorFlags(path)).toEqual([]);
+  });
 });
