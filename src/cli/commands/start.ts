@@ -81,6 +81,7 @@ function canUseLoop(): boolean {
   return process.getuid?.() === 0;
 }
 
+/** Registers `blockrig start`. */
 export const startCommand: CommandModule = (program) => {
   program
     .command('start')
