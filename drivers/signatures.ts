@@ -63,6 +63,7 @@ const HEAD_CHECKS: readonly HeadCheck[] = [
   (h) => (ascii(h, 0x10040, '_BHRfS_M') ? { id: 'btrfs', description: 'a btrfs filesystem', offset: 0x10040 } : undefined),
   ext,
   (h) => (ascii(h, 3, 'NTFS    ') ? { id: 'ntfs', description: 'an NTFS filesystem', offset: 3 } : undefined),
+  (h) => (ascii(h, 3, 'EXFAT   ') ? { id: 'exfat', description: 'an exFAT filesystem', offset: 3 } : undefined),
   (h) => {
     for (const [offset, kind] of [[54, 'FAT12   '], [54, 'FAT16   '], [82, 'FAT32   ']] as const) {
       if (ascii(h, offset, kind) && h[510] === 0x55 && h[511] === 0xaa) {

@@ -44,6 +44,7 @@ describe('signature detection', () => {
     ['fat', image([82, 'FAT32   '], bootMarker), 'a FAT32 filesystem'],
     ['fat', image([54, 'FAT16   '], bootMarker), 'a FAT16 filesystem'],
     ['ntfs', image([3, 'NTFS    '], bootMarker), 'an NTFS filesystem'],
+    ['exfat', image([3, 'EXFAT   '], bootMarker), 'an exFAT filesystem'],
     ['swap', image([4086, 'SWAPSPACE2']), 'a Linux swap area'],
     ['mbr', image(mbrEntry, bootMarker), 'an MBR partition table'],
     ['gpt', image([450, '\xee'], [512, 'EFI PART'], bootMarker), 'a GPT partition table'],
