@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { truncateSync, writeFileSync } from 'node:fs';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createFileDevice } from '../../drivers/file.js';
@@ -68,6 +68,25 @@ describe('signature detection', () => {
     await expect(detect(image())).resolves.toBeUndefined();
     await expect(detect(image([510, '\x55\xaa'], [446, Buffer.from([0x12])]))).resolves.toBeUndefined();
     await expect(detect(Buffer.alloc(0))).resolves.toBeUndefined();
+  });
+});
+
+describe('signatures written by the real tools', () => {
+  it('recognises ext2, ext3 and ext4 made by mke2fs, and swap made by mkswap', async () => {
+    requireCommand('mke2fs', 'e2fsprogs');
+    requireCommand('mkswap', 'util-linux');
+    const path = join(dir, 'tools.img');
+    for (const [id, command, args] of [
+      ['ext2', 'mke2fs', ['-q', '-F', '-t', 'ext2']],
+      ['ext3', 'mke2fs', ['-q', '-F', '-t', 'ext3']],
+      ['ext4', 'mke2fs', ['-q', '-F', '-t', 'ext4']],
+      ['swap', 'mkswap', []],
+    ] as const) {
+      writeFileSync(path, '');
+      truncateSync(path, 16 * MiB);
+      execFileSync(command, [...args, path], { stdio: 'pipe' });
+      await expect(detect(readFileSync(path))).resolves.toMatchObject({ id, ours: false });
+    }
   });
 });
 
