@@ -4,6 +4,7 @@
  */
 import { faultDriver } from './fault.js';
 import { fileDriver } from './file.js';
+import { iscsiDriver } from './iscsi.js';
 import { loopDriver } from './loop.js';
 import { memoryDriver } from './memory.js';
 import { nbdDriver } from './nbd.js';
@@ -11,7 +12,7 @@ import { DriverRegistry, type DriverDescriptor } from './registry.js';
 import type { BlockDevice, OpenOptions } from './types.js';
 
 /** Every driver shipped with blockrig. */
-export const BUILTIN_DRIVERS: readonly DriverDescriptor[] = [memoryDriver, fileDriver, loopDriver, faultDriver, nbdDriver];
+export const BUILTIN_DRIVERS: readonly DriverDescriptor[] = [memoryDriver, fileDriver, loopDriver, faultDriver, nbdDriver, iscsiDriver];
 
 /** The process-wide registry of built-in drivers. */
 export const defaultRegistry = new DriverRegistry(BUILTIN_DRIVERS);

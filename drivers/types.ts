@@ -116,7 +116,15 @@ export interface BlockDevice {
   close(): Promise<void>;
   /** Registers a listener for availability changes; returns a function that removes it. */
   onAvailabilityChange(listener: (change: AvailabilityChange) => void): () => void;
+  /**
+   * Optional: what the driver knows beyond the geometry (SCSI inquiry data, an NBD export's description),
+   * as labelled values in display order, for `blockrig device probe`. Never performs I/O.
+   */
+  describe?(): DeviceDescription;
 }
+
+/** Labelled facts about a device, in display order (see `BlockDevice.describe`). */
+export type DeviceDescription = Readonly<Record<string, string | number | boolean>>;
 
 /** Options every driver accepts when opening a device through the registry. */
 export interface OpenOptions {

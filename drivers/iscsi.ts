@@ -1,0 +1,272 @@
+/**
+ * The iSCSI driver: a pure TypeScript initiator (`src/iscsi/`) presenting one LUN as a BlockDevice.
+ *
+ * URI: `iscsi://[user[%password]@]host[:port]/TARGET-IQN/LUN[?initiator=IQN&timeout=MS]` (libiscsi's form;
+ * a user and password log in with CHAP).
+ *
+ * Opening logs in, takes the session's first UNIT ATTENTION with TEST UNIT READY, and reads INQUIRY, the
+ * VPD pages and READ CAPACITY (16). Reads and writes are READ (16)/WRITE (16) of at most `maxRequestBytes`
+ * each, several in flight; FUA is native; flush is SYNCHRONIZE CACHE (16); trim is UNMAP when the unit has
+ * logical block provisioning and its Block Limits page allows UNMAP. When the session ends (the target
+ * restarted, a protocol error, a command timeout) outstanding I/O fails with `DeviceUnavailableError`, the
+ * device turns unavailable, and it logs in again in the background and on the next request.
+ */
+import { systemClock, type Clock } from '../src/clock.js';
+import { DeviceIoError, DeviceUnavailableError, isBlockrigError, ReadOnlyError, ScsiSenseError, ShortReadError, UnsupportedError } from '../src/errors.js';
+import type { InitiatorOffer } from '../src/iscsi/negotiation.js';
+import { openSession } from '../src/iscsi/open-session.js';
+import { read16, readCapacity16, synchronizeCache16, testUnitReady, unmap, write16 } from '../src/iscsi/scsi/cdb.js';
+import { executeScsi, type ExecuteStats } from '../src/iscsi/scsi/execute.js';
+import { identifyLun, type LunIdentity } from '../src/iscsi/scsi/identify.js';
+import { parseCapacity16 } from '../src/iscsi/scsi/parse.js';
+import { SenseKey } from '../src/iscsi/scsi/sense.js';
+import type { IscsiSession } from '../src/iscsi/session.js';
+import { parseIscsiUri, type IscsiTargetAddress } from '../src/iscsi/uri.js';
+import { BlockDeviceBase, NO_CAPABILITIES } from './base.js';
+import type { DriverDescriptor } from './registry.js';
+import type { DeviceDescription } from './types.js';
+import { redactUri } from './uri.js';
+
+/** Options of `createIscsiDevice`. */
+export interface IscsiDeviceOptions {
+  uri: string;
+  address: IscsiTargetAddress;
+  readOnly?: boolean;
+  clock?: Clock;
+  /** What to offer in operational negotiation (tests use it to force R2T-only or unsolicited writes). */
+  offer?: InitiatorOffer;
+  /** Pause between background login attempts after the session ended. */
+  reconnectDelayMs?: number;
+  /** Largest single READ/WRITE; larger requests are split and issued together. */
+  maxRequestBytes?: number;
+}
+
+/** Most UNMAP descriptors in one command, whatever the target allows. */
+const MAX_UNMAP_DESCRIPTORS = 64;
+
+/** A LUN reached over iSCSI. */
+export class IscsiDevice extends BlockDeviceBase {
+  readonly identity: LunIdentity;
+  readonly stats: ExecuteStats = { unitAttentions: 0 };
+  readonly #options: IscsiDeviceOptions;
+  readonly #stop = new AbortController();
+  readonly #chunkBytes: number;
+  #session: IscsiSession | undefined;
+  #connecting: Promise<IscsiSession> | undefined;
+  #sessionsOpened = 1;
+
+  private constructor(options: IscsiDeviceOptions, session: IscsiSession, identity: LunIdentity, stats: ExecuteStats) {
+    const { capacity, blockLimits } = identity;
+    const size = capacity.blocks * BigInt(capacity.blockLength);
+    if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw new UnsupportedError(`iSCSI LUN ${options.address.lun} holds ${size} bytes, more than blockrig addresses (2^53)`);
+    const trim = capacity.lbpme && (blockLimits?.maxUnmapLbaCount ?? 0) > 0 && (blockLimits?.maxUnmapDescriptorCount ?? 0) > 0;
+    super({
+      uri: redactUri(options.uri),
+      driver: 'iscsi',
+      size: Number(size),
+      logicalBlockSize: capacity.blockLength,
+      physicalBlockSize: capacity.blockLength * 2 ** capacity.physicalExponent,
+      capabilities: { ...NO_CAPABILITIES, readOnly: options.readOnly ?? false, flush: true, fua: true, trim, trimZeroes: trim && capacity.lbprz, multiConn: true },
+      clock: options.clock ?? systemClock,
+    });
+    this.#options = options;
+    this.identity = identity;
+    this.stats.unitAttentions = stats.unitAttentions;
+    const limit = blockLimits?.maxTransferLength ? blockLimits.maxTransferLength * capacity.blockLength : Infinity;
+    const wanted = options.maxRequestBytes ?? 1024 * 1024;
+    this.#chunkBytes = Math.max(capacity.blockLength, Math.floor(Math.min(wanted, limit) / capacity.blockLength) * capacity.blockLength);
+    this.#adopt(session);
+  }
+
+  /** Connects, logs in and identifies the LUN. */
+  static async open(options: IscsiDeviceOptions): Promise<IscsiDevice> {
+    const clock = options.clock ?? systemClock;
+    const session = await openSession(options.address, clock, options.offer);
+    try {
+      const stats: ExecuteStats = { unitAttentions: 0 };
+      const identity = await identifyLun(session, options.address.lun, clock, stats);
+      return new IscsiDevice(options, session, identity, stats);
+    } catch (err) {
+      await session.logout();
+      throw err;
+    }
+  }
+
+  /** Sessions logged in over the device's life (1 plus each reconnect). */
+  get sessionsOpened(): number {
+    return this.#sessionsOpened;
+  }
+
+  /** Inquiry data, identifiers, capacity and negotiated session parameters, for `device probe`. */
+  describe(): DeviceDescription {
+    const { inquiry, serialNumber, identifiers, capacity, blockLimits } = this.identity;
+    const params = this.#session?.params;
+    return {
+      target: this.#options.address.targetName,
+      portal: `${this.#options.address.host}:${this.#options.address.port}`,
+      lun: this.#options.address.lun,
+      vendor: inquiry.vendor,
+      product: inquiry.product,
+      revision: inquiry.revision,
+      serial: serialNumber ?? '',
+      'device id': identifiers.join(', '),
+      'capacity (blocks)': capacity.blocks.toString(),
+      'block length': capacity.blockLength,
+      'thin provisioning': capacity.lbpme,
+      'max transfer (blocks)': blockLimits?.maxTransferLength ?? 0,
+      ...(params && {
+        'MaxBurstLength': params.maxBurstLength,
+        'FirstBurstLength': params.firstBurstLength,
+        'target MaxRecvDataSegmentLength': params.targetMaxRecvDataSegmentLength,
+        'InitialR2T': params.initialR2T,
+        'ImmediateData': params.immediateData,
+      }),
+    };
+  }
+
+  protected async doRead(offset: number, length: number): Promise<Buffer> {
+    const parts = await Promise.all(
+      this.#chunks(offset, length).map(async ([at, n]) => {
+        const data = await this.#run('read', at, n, read16(at / this.logicalBlockSize, n / this.logicalBlockSize), n);
+        if (data.length !== n) throw new ShortReadError(this.uri, at, n, data.length);
+        return data;
+      }),
+    );
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  protected async doWrite(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
+    await Promise.all(
+      this.#chunks(offset, data.length).map(([at, n]) =>
+        this.#run('write', at, n, write16(at / this.logicalBlockSize, n / this.logicalBlockSize, fua), 0, data.subarray(at - offset, at - offset + n)),
+      ),
+    );
+  }
+
+  protected async doFlush(): Promise<void> {
+    await this.#run('flush', 0, 0, synchronizeCache16(), 0);
+  }
+
+  protected override async doTrim(offset: number, length: number): Promise<void> {
+    const bs = this.logicalBlockSize;
+    const perDescriptor = Math.min(this.identity.blockLimits?.maxUnmapLbaCount ?? 0, 0xffffffff) * bs;
+    const perCommand = Math.min(this.identity.blockLimits?.maxUnmapDescriptorCount ?? 1, MAX_UNMAP_DESCRIPTORS);
+    let ranges: { lba: number; blocks: number }[] = [];
+    const flush = async (): Promise<void> => {
+      if (ranges.length === 0) return;
+      const { cdb, parameters } = unmap(ranges);
+      ranges = [];
+      await this.#run('trim', offset, length, cdb, 0, parameters);
+    };
+    for (let done = 0; done < length; done += perDescriptor) {
+      const n = Math.min(perDescriptor, length - done);
+      ranges.push({ lba: (offset + done) / bs, blocks: n / bs });
+      if (ranges.length === perCommand) await flush();
+    }
+    await flush();
+  }
+
+  protected async doClose(): Promise<void> {
+    this.#stop.abort();
+    await this.#connecting?.catch(() => undefined);
+    const session = this.#session;
+    this.#session = undefined;
+    await session?.logout();
+  }
+
+  /** Splits a range into request-sized [offset, length] pieces. */
+  #chunks(offset: number, length: number): [number, number][] {
+    const out: [number, number][] = [];
+    for (let done = 0; done < length; done += this.#chunkBytes) out.push([offset + done, Math.min(this.#chunkBytes, length - done)]);
+    return out;
+  }
+
+  async #run(operation: string, offset: number, length: number, cdb: Buffer, readLength: number, writeData?: Uint8Array): Promise<Buffer> {
+    let session: IscsiSession;
+    try {
+      session = await this.#getSession();
+    } catch (err) {
+      throw new DeviceUnavailableError(this.uri, `cannot log in to the iSCSI target: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      return await executeScsi(session, { lun: this.#options.address.lun, cdb, readLength, ...(writeData && { writeData }) }, operation, this.clock, this.stats);
+    } catch (err) {
+      if (err instanceof ScsiSenseError) {
+        const key = err.details.senseKey;
+        if (key === SenseKey.DataProtect) throw new ReadOnlyError(this.uri);
+        if (key === SenseKey.NotReady) throw new DeviceUnavailableError(this.uri, err.message, { cause: err });
+        throw new DeviceIoError(this.uri, operation, offset, length, key === SenseKey.IllegalRequest ? 'EINVAL' : 'EIO', { cause: err, details: { scsi: err.message } });
+      }
+      if (isBlockrigError(err)) throw new DeviceUnavailableError(this.uri, err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  #adopt(session: IscsiSession): void {
+    this.#session = session;
+    session.onLost((err) => {
+      if (this.#session !== session) return;
+      this.#session = undefined;
+      if (this.closed) return;
+      this.setAvailable(false, `iSCSI session ended: ${err.message}`);
+      void this.#reconnectInBackground();
+    });
+  }
+
+  /** The live session, logging in again when the last one ended. Concurrent callers share one attempt. */
+  #getSession(): Promise<IscsiSession> {
+    if (this.#session !== undefined) return Promise.resolve(this.#session);
+    this.#connecting ??= (async () => {
+      try {
+        const session = await openSession(this.#options.address, this.clock, this.#options.offer);
+        try {
+          const lun = this.#options.address.lun;
+          await executeScsi(session, { lun, cdb: testUnitReady() }, 'TEST UNIT READY', this.clock, this.stats);
+          const capacity = parseCapacity16(await executeScsi(session, { lun, cdb: readCapacity16(32), readLength: 32 }, 'READ CAPACITY(16)', this.clock, this.stats));
+          if (capacity.blockLength !== this.logicalBlockSize || capacity.blocks * BigInt(capacity.blockLength) < BigInt(this.size)) {
+            throw new UnsupportedError(`iSCSI LUN ${lun} came back with ${capacity.blocks} blocks of ${capacity.blockLength} bytes; it had ${this.size} bytes in ${this.logicalBlockSize}-byte blocks`);
+          }
+        } catch (err) {
+          await session.logout();
+          throw err;
+        }
+        if (this.closed) {
+          await session.logout();
+          throw new DeviceUnavailableError(this.uri, 'the device was closed while logging in again');
+        }
+        this.#sessionsOpened++;
+        this.#adopt(session);
+        this.setAvailable(true, 'iSCSI session logged in again');
+        return session;
+      } finally {
+        this.#connecting = undefined;
+      }
+    })();
+    return this.#connecting;
+  }
+
+  async #reconnectInBackground(): Promise<void> {
+    const delay = this.#options.reconnectDelayMs ?? 1000;
+    while (!this.closed && this.#session === undefined) {
+      try {
+        await this.clock.sleep(delay, this.#stop.signal);
+      } catch {
+        return;
+      }
+      await this.#getSession().catch(() => undefined);
+    }
+  }
+}
+
+/** Opens an iSCSI LUN. */
+export function createIscsiDevice(options: IscsiDeviceOptions): Promise<IscsiDevice> {
+  return IscsiDevice.open(options);
+}
+
+/** Registry entry of the iSCSI driver. */
+export const iscsiDriver: DriverDescriptor = {
+  name: 'iscsi',
+  schemes: ['iscsi'],
+  summary: 'a LUN on an iSCSI target, by a built-in TypeScript initiator: iscsi://[user%password@]host[:port]/IQN/LUN',
+  open: (uri, options) => createIscsiDevice({ uri: uri.text, address: parseIscsiUri(uri), readOnly: options.readOnly ?? false }),
+};

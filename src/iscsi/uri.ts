@@ -1,0 +1,70 @@
+/**
+ * iSCSI device URIs in libiscsi's form: `iscsi://[user[%password]@]host[:port]/TARGET-IQN/LUN`.
+ * `user:password@` is accepted too. Query parameters: `initiator=IQN` (our initiator name) and
+ * `timeout=MS` (per-command and login timeout, milliseconds).
+ */
+import { hostname } from 'node:os';
+import { InvalidUriError } from '../errors.js';
+import type { DeviceUri } from '../../drivers/uri.js';
+
+/** The IANA-registered iSCSI port. */
+export const ISCSI_PORT = 3260;
+
+/** What an `iscsi://` URI names. */
+export interface IscsiTargetAddress {
+  host: string;
+  port: number;
+  targetName: string;
+  lun: number;
+  chap?: { user: string; secret: string };
+  initiatorName: string;
+  timeoutMs: number;
+}
+
+/** Default initiator name: a stable IQN per host, so target ACLs can name it. */
+export function defaultInitiatorName(): string {
+  const host = hostname().toLowerCase().replace(/[^a-z0-9.-]/g, '-') || 'localhost';
+  return `iqn.2026-01.dev.blockrig:${host}`;
+}
+
+/** Parses an `iscsi://` URI; `InvalidUriError` names what is wrong. */
+export function parseIscsiUri(uri: DeviceUri): IscsiTargetAddress {
+  const url = uri.url;
+  if (url === undefined) throw new InvalidUriError(uri.text, 'expected iscsi://[user[%password]@]host[:port]/TARGET-IQN/LUN');
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host === '') throw new InvalidUriError(uri.text, 'it names no host; expected iscsi://host[:port]/TARGET-IQN/LUN');
+  const parts = decodeURIComponent(url.pathname).split('/').filter((p) => p !== '');
+  if (parts.length !== 2) throw new InvalidUriError(uri.text, 'the path must be /TARGET-IQN/LUN, as in iscsi://127.0.0.1/iqn.2026-01.org.example:disk1/1');
+  const [targetName, lunText] = parts as [string, string];
+  if (!/^\d+$/.test(lunText) || Number(lunText) > 16383) throw new InvalidUriError(uri.text, `LUN "${lunText}" must be a number from 0 to 16383`);
+  const port = url.port === '' ? ISCSI_PORT : Number(url.port);
+  const timeoutText = uri.params.get('timeout') ?? '30000';
+  const timeoutMs = Number(timeoutText);
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new InvalidUriError(uri.text, `timeout=${timeoutText} must be a positive number of milliseconds`);
+  const address: IscsiTargetAddress = {
+    host,
+    port,
+    targetName,
+    lun: Number(lunText),
+    initiatorName: uri.params.get('initiator') ?? defaultInitiatorName(),
+    timeoutMs,
+  };
+  const user = url.username;
+  if (user !== '') {
+    // libiscsi separates user and password with '%', taken literally (no percent-decoding of that '%').
+    const cut = url.password === '' ? user.indexOf('%') : -1;
+    const name = cut >= 0 ? user.slice(0, cut) : user;
+    const secret = cut >= 0 ? user.slice(cut + 1) : url.password;
+    if (secret === '') throw new InvalidUriError(uri.text, 'a user needs a password for CHAP: iscsi://user%password@host/TARGET-IQN/LUN');
+    address.chap = { user: safeDecode(name), secret: safeDecode(secret) };
+  }
+  return address;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
