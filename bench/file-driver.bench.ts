@@ -29,7 +29,7 @@ function caseName(c: Case): string {
 }
 
 /** Rounds per case; each figure is the median. */
-const ROUNDS = 3;
+const ROUNDS = 5;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -67,6 +67,9 @@ function runFio(path: string, c: Case, bytes: number, size: number): number {
     [
       '--name=blockrig-peer', `--filename=${path}`, '--ioengine=psync', `--rw=${c.rw}`, `--bs=${c.blockSize}`, `--direct=${c.direct ? 1 : 0}`,
       `--size=${size}`, `--io_size=${bytes}`, '--norandommap', '--randrepeat=1', '--output-format=json',
+      // Parity with blockrig: no fadvise hints (blockrig gives none, so both get the kernel's readahead) and
+      // no cache invalidation of fio's own (both tools start after the same flush and BLKFLSBUF).
+      '--fadvise_hint=0', '--invalidate=0',
     ],
     { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
   );
@@ -110,7 +113,7 @@ const bench: Benchmark = {
           await loop.flush();
           ioctlValue(control, BLKFLSBUF, 0, 'ioctl(BLKFLSBUF)');
         };
-        // Three alternating rounds and the median of each tool: the machine is shared, single runs are noisy.
+        // Five alternating rounds and the median of each tool: the machine is shared, single runs are noisy.
         const oursRuns: number[] = [];
         const peerRuns: number[] = [];
         for (let round = 0; round < ROUNDS; round++) {
@@ -147,7 +150,7 @@ const bench: Benchmark = {
       rows,
       notes:
         `One ${size / 2 ** 20} MiB image on ext4, attached to one loop device for the whole run; each case runs blockrig's file driver (sequential cases: 1 GiB, four passes; random cases: 64 MiB of 4 KiB requests), ` +
-        'then fio --ioengine=psync with the same block size, direct flag, byte count and one request in flight, after a flush and BLKFLSBUF; three alternating rounds, median of each. ' +
+        'then fio --ioengine=psync with the same block size, direct flag, byte count and one request in flight, after a flush and BLKFLSBUF; five alternating rounds, median of each. ' +
         'Buffered reads are served from the page cache of the backing file for both tools. blockrig\'s cost over fio is the Node/libuv ' +
         'thread-pool hop per request, which shows most on small random I/O. The development machines are shared 2-core VMs whose ' +
         'virtual disk is cached by the host, so single figures swing by 2x or more between runs; read the ratios as rough.',
