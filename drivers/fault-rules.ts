@@ -90,10 +90,14 @@ export class ActiveRule {
     this.rule = rule;
   }
 
-  /** True when `op` on [offset, offset+length) is within this rule's scope (flush matches any range). */
+  /**
+   * True when `op` on [offset, offset+length) is within this rule's scope. A flush has no range: it
+   * matches a rule without one, or a ranged rule that names `flush` in `ops` (so that a bad-sector rule
+   * does not fail every flush).
+   */
   matches(op: FaultOp, offset: number, length: number): boolean {
     if (!(this.rule.ops ?? DEFAULT_OPS[this.rule.kind]).includes(op)) return false;
-    if (op === 'flush') return true;
+    if (op === 'flush') return this.rule.ops !== undefined || (this.rule.offset === undefined && this.rule.length === undefined);
     const start = this.rule.offset ?? 0;
     const end = this.rule.length === undefined ? Infinity : start + this.rule.length;
     return offset < end && offset + Math.max(length, 1) > start;

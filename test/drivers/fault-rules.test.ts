@@ -18,6 +18,11 @@ describe('fault driver rules', () => {
     await dev.write(0, Buffer.alloc(8192, 1));
     await expect(dev.read(4096, 8192)).rejects.toMatchObject({ code: ErrorCode.Io, errno: 'EIO' });
     await expect(dev.write(12288 - 512, Buffer.alloc(512))).rejects.toMatchObject({ code: ErrorCode.Io });
+    // A bad-sector rule leaves flushes alone unless it names them.
+    await dev.flush();
+    dev.addRule({ kind: 'error', ops: ['flush'], offset: 8192, length: 4096 });
+    await expect(dev.flush()).rejects.toMatchObject({ code: ErrorCode.Io, details: { operation: 'flush' } });
+    dev.removeRule('rule-2');
     await expect(dev.read(12288, 4096)).resolves.toHaveLength(4096);
     expect((await dev.read(0, 8192)).every((b) => b === 1)).toBe(true);
     // The failed write did nothing.
