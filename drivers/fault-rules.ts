@@ -97,6 +97,9 @@ export class ActiveRule {
    */
   matches(op: FaultOp, offset: number, length: number): boolean {
     if (!(this.rule.ops ?? DEFAULT_OPS[this.rule.kind]).includes(op)) return false;
+    // `on` decides where a bit flip happens; `ops` cannot move it to other operations.
+    if (this.rule.kind === 'bitflip' && op !== this.rule.on) return false;
+    if (this.rule.kind === 'torn-write' && op !== 'write') return false;
     if (op === 'flush') return this.rule.ops !== undefined || (this.rule.offset === undefined && this.rule.length === undefined);
     const start = this.rule.offset ?? 0;
     const end = this.rule.length === undefined ? Infinity : start + this.rule.length;
