@@ -95,10 +95,19 @@ export class ServerSession {
     }
   }
 
-  /** Stops reading requests; `run()` resolves once those in flight are answered. */
+  /**
+   * Stops reading requests; `run()` resolves once those in flight are answered. The connection is then
+   * closed: the loop may be waiting for a request that will never come, so only closing can end it.
+   */
   stop(): void {
+    if (this.#stopping) return;
     this.#stopping = true;
     this.#wakeUp();
+    void Promise.allSettled([...this.#running]).then(() => {
+      const socket = this.#socket;
+      socket.end();
+      setTimeout(() => socket.destroy(), 2000).unref();
+    });
   }
 
   #wakeUp(): void {
@@ -172,8 +181,8 @@ export class ServerSession {
     if (type === Command.Trim && !device.capabilities.trim) return { errno: NbdErrno.EINVAL, message: 'trim is not advertised for this export' };
     if (type === Command.BlockStatus && !this.#terms.allocationContext) return { errno: NbdErrno.EINVAL, message: 'no metadata context was negotiated' };
     if (writes && this.#export.readOnly) return { errno: NbdErrno.EPERM, message: 'the export is read-only' };
-    if (offset + length > this.#export.size) return { errno: writes ? NbdErrno.ENOSPC : NbdErrno.EINVAL, message: `offset ${offset} length ${length} is past the end (${this.#export.size} bytes)` };
     if ((type === Command.Read || type === Command.Write) && length > SERVER_MAX_PAYLOAD) return { errno: NbdErrno.EOVERFLOW, message: `length ${length} exceeds the ${SERVER_MAX_PAYLOAD}-byte maximum` };
+    if (offset + length > this.#export.size) return { errno: writes ? NbdErrno.ENOSPC : NbdErrno.EINVAL, message: `offset ${offset} length ${length} is past the end (${this.#export.size} bytes)` };
     if (type === Command.BlockStatus && length === 0) return { errno: NbdErrno.EINVAL, message: 'block status of zero length' };
     const bs = device.logicalBlockSize;
     if (this.#terms.blockSizesAgreed && type !== Command.BlockStatus && (offset % bs !== 0 || length % bs !== 0)) {
