@@ -3,7 +3,8 @@
  * the file driver, and detaches on close (also when the open fails after attaching). The device is a real
  * kernel block device, so its geometry, discard and zeroing come from the kernel, as on a disk.
  *
- * URI: `loop:///path/to/image.img`, with the file driver's `direct=1` (O_DIRECT on `/dev/loopN`).
+ * URI: `loop:///path/to/image.img`, with the file driver's `direct=1` (O_DIRECT on `/dev/loopN`) and
+ * `blockSize=4096` (the loop device's logical sector size, to emulate a 4Kn disk).
  * Needs root (or access to `/dev/loop-control`).
  */
 import { attachLoop } from './native/loop-control.js';
@@ -11,7 +12,8 @@ import { createFileDevice, type FileDevice } from './file.js';
 import type { DriverDescriptor } from './registry.js';
 import type { OpenOptions } from './types.js';
 import { booleanParam, type DeviceUri } from './uri.js';
-import { InvalidUriError } from '../src/errors.js';
+import { InvalidArgumentError, InvalidUriError } from '../src/errors.js';
+import { parseSize } from '../src/units.js';
 import type { Clock } from '../src/clock.js';
 
 /** Options of `createLoopDevice`. */
@@ -21,6 +23,8 @@ export interface LoopDeviceOptions {
   readOnly?: boolean;
   /** O_DIRECT on the loop device. */
   direct?: boolean;
+  /** Logical sector size of the loop device: 512 (default), 1024, 2048 or 4096, to emulate a 4Kn disk. */
+  blockSize?: number;
   /** Write even when the image carries a foreign signature. */
   force?: boolean;
   uri?: string;
@@ -29,7 +33,10 @@ export interface LoopDeviceOptions {
 
 /** Attaches `image` to a free loop device and opens it. The returned device's `path` is `/dev/loopN`. */
 export async function createLoopDevice(options: LoopDeviceOptions): Promise<FileDevice> {
-  const loop = attachLoop(options.image, { readOnly: options.readOnly });
+  if (options.blockSize !== undefined && ![512, 1024, 2048, 4096].includes(options.blockSize)) {
+    throw new InvalidArgumentError(`loop blockSize=${options.blockSize} must be 512, 1024, 2048 or 4096`, { details: { field: 'blockSize', value: options.blockSize } });
+  }
+  const loop = attachLoop(options.image, { readOnly: options.readOnly, blockSize: options.blockSize });
   return createFileDevice({
     path: loop.devicePath,
     uri: options.uri ?? `loop://${options.image}`,
@@ -45,13 +52,21 @@ export async function createLoopDevice(options: LoopDeviceOptions): Promise<File
 
 async function openLoop(uri: DeviceUri, options: OpenOptions): Promise<FileDevice> {
   if (uri.path === undefined) throw new InvalidUriError(uri.text, 'a loop: URI needs an image path, as in loop:///var/lib/blockrig/disk0.img');
-  return createLoopDevice({ image: uri.path, uri: uri.text, readOnly: options.readOnly, force: options.force, direct: booleanParam(uri, 'direct') });
+  const blockSize = uri.params.get('blockSize');
+  return createLoopDevice({
+    image: uri.path,
+    uri: uri.text,
+    readOnly: options.readOnly,
+    force: options.force,
+    direct: booleanParam(uri, 'direct'),
+    blockSize: blockSize === null ? undefined : parseSize(blockSize, 'blockSize'),
+  });
 }
 
 /** Registry entry of the loop driver. */
 export const loopDriver: DriverDescriptor = {
   name: 'loop',
   schemes: ['loop'],
-  summary: 'attach an image to a free /dev/loopN (detached on close); loop:///path/disk.img[?direct=1]',
+  summary: 'attach an image to a free /dev/loopN (detached on close); loop:///path/disk.img[?direct=1][&blockSize=4096]',
   open: openLoop,
 };

@@ -24,6 +24,8 @@ export const LOOP_CONFIGURE = 0x4c0a;
 export const LOOP_SET_FD = 0x4c00;
 /** On `/dev/loopN`: set `struct loop_info64` (flags, file name) of a bound device. */
 export const LOOP_SET_STATUS64 = 0x4c04;
+/** On `/dev/loopN`: set the logical sector size of a bound device. */
+export const LOOP_SET_BLOCK_SIZE = 0x4c09;
 /** Size of `struct loop_info64`. */
 export const LOOP_INFO64_SIZE = 232;
 /** On `/dev/loopN`: unbind it. */

@@ -20,6 +20,7 @@ import {
   LOOP_CONFIGURE,
   LOOP_CTL_GET_FREE,
   LOOP_INFO64_SIZE,
+  LOOP_SET_BLOCK_SIZE,
   LOOP_SET_FD,
   LOOP_SET_STATUS64,
 } from './ioctls.js';
@@ -40,6 +41,8 @@ export type BindMethod = 'configure' | 'set-fd';
 /** Options of `attachLoop`. */
 export interface AttachOptions {
   readOnly?: boolean;
+  /** Logical sector size of the loop device (512, 1024, 2048, 4096); the kernel default is 512. */
+  blockSize?: number;
   method?: BindMethod;
   /** Where the `loopN` nodes live (`/dev`); tests point it at a scratch folder to exercise mknod. */
   deviceDir?: string;
@@ -65,7 +68,7 @@ export function attachLoop(imagePath: string, options: AttachOptions = {}): Loop
         const devicePath = ensureNode(number, options.deviceDir ?? '/dev');
         const loopFd = openSync(devicePath, access);
         try {
-          bind(loopFd, backing, imagePath, options.readOnly === true, options.method ?? 'configure');
+          bind(loopFd, backing, imagePath, options, options.method ?? 'configure');
         } catch (err) {
           closeSync(loopFd);
           if ((err as { code?: string }).code === 'EBUSY' && attempt < ATTACH_ATTEMPTS) continue;
@@ -116,10 +119,11 @@ function ensureNode(number: number, deviceDir: string): string {
 
 /**
  * Binds with LOOP_CONFIGURE (Linux 5.8+, one atomic call); older kernels answer ENOTTY/EINVAL and get
- * LOOP_SET_FD followed by LOOP_SET_STATUS64 for the flags (read-only follows the backing fd's mode there).
+ * LOOP_SET_FD, then LOOP_SET_STATUS64 for the flags and LOOP_SET_BLOCK_SIZE (read-only follows the
+ * backing fd's mode there).
  */
-function bind(loopFd: number, backing: number, imagePath: string, readOnly: boolean, method: BindMethod): void {
-  const config = loopConfig(backing, imagePath, readOnly);
+function bind(loopFd: number, backing: number, imagePath: string, options: AttachOptions, method: BindMethod): void {
+  const config = loopConfig(backing, imagePath, options);
   if (method === 'configure') {
     try {
       ioctlWithBuffer(loopFd, LOOP_CONFIGURE, config, 'ioctl(LOOP_CONFIGURE)');
@@ -132,17 +136,19 @@ function bind(loopFd: number, backing: number, imagePath: string, readOnly: bool
   ioctlValue(loopFd, LOOP_SET_FD, backing, 'ioctl(LOOP_SET_FD)');
   try {
     ioctlWithBuffer(loopFd, LOOP_SET_STATUS64, config.subarray(8, 8 + LOOP_INFO64_SIZE), 'ioctl(LOOP_SET_STATUS64)');
+    if (options.blockSize !== undefined) ioctlValue(loopFd, LOOP_SET_BLOCK_SIZE, options.blockSize, 'ioctl(LOOP_SET_BLOCK_SIZE)');
   } catch (err) {
     ioctlValue(loopFd, LOOP_CLR_FD, 0, 'ioctl(LOOP_CLR_FD)');
     throw err;
   }
 }
 
-/** `struct loop_config` for LOOP_CONFIGURE: fd, default block size, flags, file name for losetup -l. */
-function loopConfig(backing: number, imagePath: string, readOnly: boolean): Buffer {
+/** `struct loop_config` for LOOP_CONFIGURE: fd, block size (0: default), flags, file name for losetup -l. */
+function loopConfig(backing: number, imagePath: string, options: AttachOptions): Buffer {
   const config = Buffer.alloc(LOOP_CONFIG_SIZE);
   config.writeUInt32LE(backing, 0);
-  config.writeUInt32LE(LO_FLAGS_AUTOCLEAR | (readOnly ? LO_FLAGS_READ_ONLY : 0), LOOP_CONFIG_FLAGS_OFFSET);
+  config.writeUInt32LE(options.blockSize ?? 0, 4);
+  config.writeUInt32LE(LO_FLAGS_AUTOCLEAR | (options.readOnly === true ? LO_FLAGS_READ_ONLY : 0), LOOP_CONFIG_FLAGS_OFFSET);
   config.write(imagePath.slice(-63), LOOP_CONFIG_FILE_NAME_OFFSET, 63, 'utf8');
   return config;
 }

@@ -133,3 +133,30 @@ describe('loop device nodes', () => {
     }
   });
 });
+
+testDriver('loop (4096-byte sectors, O_DIRECT)', {
+  open: () => {
+    freshImage();
+    return openDevice(`loop://${image}?blockSize=4096&direct=1`);
+  },
+});
+
+describe('loop sector size', () => {
+  it('emulates a 4Kn disk with blockSize=4096, also on the pre-5.8 path, and refuses other sizes', async () => {
+    freshImage(4 * MiB);
+    const dev = await createLoopDevice({ image, blockSize: 4096 });
+    try {
+      expect(dev.logicalBlockSize).toBe(4096);
+      await expect(dev.write(512, Buffer.alloc(512))).rejects.toMatchObject({ code: ErrorCode.Unaligned });
+    } finally {
+      await dev.close();
+    }
+    const legacy = attachLoop(image, { blockSize: 4096, method: 'set-fd' });
+    try {
+      expect(readFileSync(`/sys/block/loop${legacy.number}/queue/logical_block_size`, 'utf8').trim()).toBe('4096');
+    } finally {
+      await legacy.detach();
+    }
+    await expect(openDevice(`loop://${image}?blockSize=3000`)).rejects.toMatchObject({ code: ErrorCode.InvalidArgument });
+  });
+});
