@@ -1,6 +1,6 @@
 /** `blockrig device ...`: probe devices and list drivers. */
 import { defaultRegistry, openDevice } from '../../../drivers/index.js';
-import type { BlockDevice } from '../../../drivers/types.js';
+import type { BlockDevice, DeviceDescription } from '../../../drivers/types.js';
 import { detectDeviceSignature, type Signature } from '../../../drivers/signatures.js';
 import { redactUri } from '../../../drivers/uri.js';
 import { formatSize } from '../../units.js';
@@ -19,6 +19,8 @@ export interface ProbeReport {
   capabilities: BlockDevice['capabilities'];
   /** The on-disk signature found (a filesystem, partition table, blockrig metadata), or null. */
   signature: Signature | null;
+  /** What the driver adds through `describe()` (iSCSI: inquiry data, identifiers, capacity), when it does. */
+  details?: DeviceDescription;
 }
 
 /** Opens a device read-only and describes it. Never writes. */
@@ -35,6 +37,7 @@ export async function probeDevice(uri: string): Promise<ProbeReport> {
       capabilities: dev.capabilities,
       // A device that cannot be read (offline, failing) is still described; its signature is then unknown.
       signature: dev.available ? ((await detectDeviceSignature(dev).catch(() => undefined)) ?? null) : null,
+      ...(dev.describe && { details: dev.describe() }),
     };
   } finally {
     await dev.close();
@@ -60,7 +63,7 @@ export const deviceCommands: CommandModule = (program) => {
   device
     .command('probe')
     .description('print size, block sizes, capabilities and availability of a device (opens it read-only)')
-    .argument('<uri>', 'device path or URI: /dev/loop3, ./disk.img, memory:?size=64MiB, loop:///path/disk.img, nbd://host/export')
+    .argument('<uri>', 'device path or URI: /dev/loop3, ./disk.img, memory:?size=64MiB, loop:///path/disk.img, nbd://host/export, iscsi://host/IQN/LUN')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExamples:\n  blockrig device probe /dev/loop0\n  blockrig device probe ./disk.img --json\n  blockrig device probe "memory:?size=1GiB"')
     .action(
@@ -77,6 +80,7 @@ export const deviceCommands: CommandModule = (program) => {
             capabilities: capabilityList(report.capabilities),
             availability: report.available ? 'available' : 'unavailable',
             signature: signatureText(report.signature),
+            ...report.details,
           });
       }),
     );

@@ -1,10 +1,10 @@
 /**
- * What blockrig learns about a logical unit when it opens it: TEST UNIT READY (which takes the session's
- * first UNIT ATTENTION), standard INQUIRY, the VPD pages the unit lists among 0x80, 0x83 and 0xB0, and
+ * What blockrig learns about a logical unit when it opens it: standard INQUIRY, TEST UNIT READY (which
+ * takes the session's first UNIT ATTENTION), the VPD pages the unit lists among 0x80, 0x83 and 0xB0, and
  * READ CAPACITY (16).
  */
 import type { Clock } from '../../clock.js';
-import { UnsupportedError } from '../../errors.js';
+import { DeviceNotFoundError, UnsupportedError } from '../../errors.js';
 import type { IscsiSession } from '../session.js';
 import { inquiry, readCapacity16, reportLuns, testUnitReady } from './cdb.js';
 import { executeScsi, type ExecuteStats } from './execute.js';
@@ -35,14 +35,21 @@ export interface LunIdentity {
 /** Identifies `lun`; rejects with `UnsupportedError` when it is not a direct-access block device. */
 export async function identifyLun(session: IscsiSession, lun: number, clock: Clock, stats?: ExecuteStats): Promise<LunIdentity> {
   const run = (cdb: Buffer, readLength: number, name: string): Promise<Buffer> => executeScsi(session, { lun, cdb, readLength }, name, clock, stats);
-  await run(testUnitReady(), 0, 'TEST UNIT READY');
+  // INQUIRY first: it works on a LUN that does not exist (qualifier 3) and never reports a UNIT ATTENTION.
   const standard = parseStandardInquiry(await run(inquiry(96), 96, 'INQUIRY'));
+  if (standard.peripheralQualifier === 3) {
+    // Peripheral qualifier 3: the target has no logical unit at this LUN (SPC-4 6.6.2).
+    throw new DeviceNotFoundError(`iSCSI LUN ${lun}`, {
+      details: { lun, peripheralQualifier: 3 },
+    });
+  }
   if (standard.peripheralQualifier !== 0 || standard.deviceType !== 0) {
     const type = DEVICE_TYPES[standard.deviceType] ?? `peripheral type 0x${standard.deviceType.toString(16)}`;
     throw new UnsupportedError(`iSCSI LUN ${lun} is a ${type}, not a direct-access block device (on tgt, LUN 0 is the controller; use LUN 1 or above)`, {
       details: { lun, deviceType: standard.deviceType, peripheralQualifier: standard.peripheralQualifier },
     });
   }
+  await run(testUnitReady(), 0, 'TEST UNIT READY');
   const supportedVpdPages = parseSupportedPages(await run(inquiry(255, 0x00), 255, 'INQUIRY VPD 0x00'));
   const serialNumber = supportedVpdPages.includes(0x80) ? parseSerialNumber(await run(inquiry(255, 0x80), 255, 'INQUIRY VPD 0x80')) : undefined;
   const identifiers = supportedVpdPages.includes(0x83) ? parseDeviceIdentifiers(await run(inquiry(1024, 0x83), 1024, 'INQUIRY VPD 0x83')) : [];
