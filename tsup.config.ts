@@ -1,7 +1,10 @@
 import { defineConfig } from 'tsup';
 
-/** One ESM bundle for the CLI; every process blockrig starts (controllers, agents, servers) runs this file. */
-export default defineConfig({
+/**
+ * One ESM bundle for the CLI (every process blockrig starts runs `dist/cli.js`), and the browser bundle of
+ * the dashboard (`dist/ui/main.js` and `main.css`, Preact bundled in, no CDN) that each server serves.
+ */
+export default defineConfig([{
   entry: { cli: 'src/cli/main.ts' },
   format: ['esm'],
   platform: 'node',
@@ -13,4 +16,16 @@ export default defineConfig({
   banner: { js: '#!/usr/bin/env node' },
   // Native and large runtime packages stay in node_modules.
   external: ['koffi', 'serialport', 'better-sqlite3', 'playwright-core'],
-});
+}, {
+  entry: { 'ui/main': 'src/ui/main.tsx' },
+  format: ['esm'],
+  platform: 'browser',
+  target: 'es2022',
+  outDir: 'dist',
+  tsconfig: 'src/ui/tsconfig.json',
+  clean: false,
+  sourcemap: true,
+  splitting: false,
+  minify: true,
+  noExternal: [/.*/],
+}]);

@@ -22,6 +22,7 @@ const PACKAGES = {
   tgt: 'tgtd',
   'libiscsi-bin': 'iscsi-ls',
   'nbd-server': 'nbd-server',
+  chromium: 'chromium',
   'util-linux': 'losetup',
   e2fsprogs: 'mkfs.ext4',
 };
@@ -29,7 +30,7 @@ const PACKAGES = {
 /** Which packages each mode needs. */
 const MODES = {
   start: ['util-linux'],
-  test: ['util-linux', 'e2fsprogs', 'nbdkit', 'libnbd-bin', 'qemu-utils', 'fio', 'socat', 'tgt', 'libiscsi-bin', 'nbd-server', 'iproute2'],
+  test: ['util-linux', 'e2fsprogs', 'nbdkit', 'libnbd-bin', 'qemu-utils', 'fio', 'socat', 'tgt', 'libiscsi-bin', 'nbd-server', 'iproute2', 'chromium'],
   bench: ['util-linux', 'nbdkit', 'libnbd-bin', 'qemu-utils', 'fio'],
 };
 

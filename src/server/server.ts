@@ -16,6 +16,7 @@ import { sendError } from './http-support.js';
 import { PeerWatch } from './peers.js';
 import { AgentRegistry } from './registry.js';
 import { registerUserRoutes } from './user-routes.js';
+import { registerUiRoutes } from './ui-routes.js';
 
 /** Options of `startServer`. */
 export interface StartServerOptions {
@@ -72,6 +73,7 @@ export async function startServer(rig: LoadedRig, serverId: string, options: Sta
   let selfUrl: string | null = null;
   registerUserRoutes(app, context, () => selfUrl);
   registerAgentRoutes(app, context);
+  registerUiRoutes(app, serverId);
 
   await app.listen({ host: options.host ?? config.listen.host, port: options.port ?? config.listen.port });
   const address = app.server.address();

@@ -7,4 +7,5 @@ export * from './task.js';
 export * from './agent.js';
 export * from './api.js';
 export * from './config.js';
+export * from './progress.js';
 export { parseAt } from './parse.js';

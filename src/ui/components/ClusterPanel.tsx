@@ -1,0 +1,63 @@
+/** One cluster: its devices (URI, availability with reason, error counters) and its metadata region. */
+import type { ClusterView } from '../../wire/index.js';
+import { formatClock } from '../format.js';
+
+/** Props of {@link ClusterPanel}. */
+export interface ClusterPanelProps {
+  cluster: ClusterView;
+  /** Tasks of this cluster the page knows of. */
+  taskCount: number;
+}
+
+/** A cluster's devices as stored at the cluster and transmitted by its agents. */
+export function ClusterPanel({ cluster, taskCount }: ClusterPanelProps) {
+  const uriOf = (name: string): string => cluster.config?.devices.find((d) => d.name === name)?.uri ?? '-';
+  const healthy = cluster.availableCount === cluster.deviceCount;
+  return (
+    <section class="panel" aria-label={`cluster ${cluster.id}`} data-cluster={cluster.id}>
+      <h2>
+        Cluster {cluster.id}{' '}
+        <span class={`pill ${healthy ? 'ok' : 'bad'}`}>
+          {cluster.availableCount}/{cluster.deviceCount} devices available
+        </span>
+      </h2>
+      <p class="muted">
+        Metadata region: {cluster.config?.meta ?? 'none configured'} · last stored change #{cluster.seq} · {taskCount} tasks
+      </p>
+      <table>
+        <thead>
+          <tr>
+            <th>Device</th>
+            <th>URI</th>
+            <th>Availability</th>
+            <th>Since</th>
+            <th>Errors</th>
+            <th>Reason</th>
+          </tr>
+        </thead>
+        <tbody>
+          {cluster.devices.length === 0 ? (
+            <tr>
+              <td colSpan={6} class="muted">
+                No device state reported yet: the cluster's agents have not transmitted it.
+              </td>
+            </tr>
+          ) : null}
+          {cluster.devices.map((d) => (
+            <tr key={d.name} data-device={d.name} class={d.available ? '' : 'row-bad'}>
+              <td>{d.name}</td>
+              <td class="mono">{uriOf(d.name)}</td>
+              <td>
+                <span class={`dot ${d.available ? 'ok' : 'bad'}`} />
+                {d.available ? 'available' : 'unavailable'}
+              </td>
+              <td>{formatClock(d.since)}</td>
+              <td class={d.errors > 0 ? 'bad' : ''}>{d.errors}</td>
+              <td>{d.reason}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}

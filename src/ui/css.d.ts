@@ -1,0 +1,2 @@
+/** Stylesheets imported by the bundle entry; esbuild emits them as `dist/ui/main.css`. */
+declare module '*.css';

@@ -1,0 +1,219 @@
+/**
+ * The dashboard end to end in real headless Chromium against real processes: two servers, two clusters
+ * with one agent per server each (`blockrig cluster up`). Log in (a wrong password is refused beside the
+ * field), see each cluster's devices, issue a task and watch it reach COMPLETE by push without a reload,
+ * see a bad argument refused beside its field, pause / resume / cancel (with confirmation), see a device
+ * go unavailable, then kill server A and carry on from server B. Screenshots in test-artifacts/e2e/.
+ *
+ * The clusters' driver process is a stand-in shell command (like the agent/server suites use): it works
+ * `--seconds` and prints a completion status with per-partition states in the form `task submit --json`
+ * prints them, so this suite tests the dashboard, servers and agents, not the controller library.
+ */
+import { rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stopProcess, waitFor } from '../support/processes.js';
+import { tempDir } from '../support/temp.js';
+import type { AgentView } from '../../src/wire/index.js';
+import { clusterUp, startServer, TEST_PASSWORD, writeRig, type ServerHandle } from '../cluster/rig.js';
+import { launchBrowser, type TestBrowser } from './browser.js';
+
+/** Stand-in driver process: `--partitions N --seconds S`, then a status with N COMPLETE partitions. */
+const STAND_IN_DRIVER = [
+  '/bin/sh',
+  '-c',
+  [
+    'n=4; s=1',
+    'while [ $# -gt 0 ]; do case "$1" in --partitions) n=$2; shift 2;; --seconds) s=$2; shift 2;; *) shift;; esac; done',
+    'sleep "$s"',
+    'st=""; i=0; while [ $i -lt $n ]; do st="$st${st:+,}\\"COMPLETE\\""; i=$((i+1)); done',
+    'printf \'{"state":"COMPLETE","partitions":%d,"counts":{"ready":0,"inProgress":0,"complete":%d,"failed":0},"partitionStates":[%s],"bytesDone":%d,"length":%d}\\n\' $n $n "$st" $((n*1048576)) $((n*1048576))',
+  ].join('\n'),
+  'stand-in-driver',
+];
+
+const dir = tempDir('blockrig-e2e-');
+let serverA: ServerHandle;
+let serverB: ServerHandle;
+let browser: TestBrowser;
+
+async function login(page: Page, password: string): Promise<void> {
+  await page.fill('input[name=user]', 'admin');
+  await page.fill('input[name=password]', password);
+  await page.click('button[type=submit]');
+}
+
+async function issue(page: Page, cluster: string, kind: string, partitions: string, extra = ''): Promise<void> {
+  await page.selectOption('form[aria-label="issue a task"] select[name=cluster]', cluster);
+  await page.selectOption('form[aria-label="issue a task"] select[name=kind]', kind);
+  await page.fill('form[aria-label="issue a task"] input[name=partitions]', partitions);
+  await page.fill('form[aria-label="issue a task"] input[name=args]', extra);
+  await page.click('form[aria-label="issue a task"] button[type=submit]');
+}
+
+/** The task ids the page lists. */
+async function listedTasks(page: Page): Promise<string[]> {
+  const ids: string[] = [];
+  for (const row of await page.locator('tr[data-task]').all()) ids.push((await row.getAttribute('data-task')) ?? '');
+  return ids;
+}
+
+/** Issues through the form and returns the new task's id: the highlighted row not listed before. */
+async function issueNew(page: Page, cluster: string, kind: string, partitions: string, extra = '', confirmLabel?: string): Promise<string> {
+  const before = new Set(await listedTasks(page));
+  await issue(page, cluster, kind, partitions, extra);
+  if (confirmLabel !== undefined) {
+    expect(await page.textContent('[role=dialog]')).toContain('Data there is lost');
+    await page.click(`[role=dialog] button:has-text("${confirmLabel}")`);
+  }
+  let id = '';
+  await waitFor(async () => {
+    id = (await page.getAttribute('tr.highlight[data-task]', 'data-task').catch(() => null)) ?? '';
+    return id !== '' && !before.has(id);
+  }, 15_000, 'the issued task to be listed');
+  return id;
+}
+
+beforeAll(async () => {
+  for (const name of ['c1-d0', 'c1-d1', 'c1-d2', 'c2-d0', 'c2-d1']) {
+    writeFileSync(join(dir, `${name}.img`), '');
+    truncateSync(join(dir, `${name}.img`), 4 << 20);
+  }
+  const devices = (c: string, n: number) => Array.from({ length: n }, (_, i) => ({ name: `d${i}`, uri: join(dir, `${c}-d${i}.img`) }));
+  const config = writeRig(dir, {
+    servers: [
+      { id: 'A', cluster: 'c1' },
+      { id: 'B', cluster: 'c2' },
+    ],
+    clusters: [
+      { id: 'c1', devices: devices('c1', 3), driverCommand: STAND_IN_DRIVER },
+      { id: 'c2', devices: devices('c2', 2), driverCommand: STAND_IN_DRIVER },
+    ],
+  });
+  [serverA, serverB] = await Promise.all([startServer(config, 'A'), startServer(config, 'B')]);
+  await Promise.all([clusterUp(config, 'c1', 2), clusterUp(config, 'c2', 2)]);
+  await waitFor(async () => {
+    const [a, b] = await Promise.all([serverA.get<{ agents: AgentView[] }>('/api/v1/agents'), serverB.get<{ agents: AgentView[] }>('/api/v1/agents')]);
+    return a.agents.filter((x) => x.alive).length === 2 && b.agents.filter((x) => x.alive).length === 2;
+  }, 20_000, 'four agents registered');
+  browser = await launchBrowser('e2e');
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe('dashboard in Chromium', () => {
+  it('refuses a wrong password beside the field, then logs in', async () => {
+    const { page } = browser;
+    await page.goto(serverA.url);
+    await page.waitForSelector('form[aria-label=login]');
+    await login(page, 'not-the-password');
+    await expect.poll(() => page.textContent('.field-error[data-field=password]')).toContain('wrong user name or password');
+    await browser.shot('01-login-refused');
+    await login(page, TEST_PASSWORD);
+    await page.waitForSelector('[data-connection=live]');
+    expect(await page.textContent('header')).toContain('admin');
+  });
+
+  it("shows both clusters' devices with URI and availability", async () => {
+    const { page } = browser;
+    await page.waitForSelector('[data-cluster=c1] tr[data-device=d2]');
+    await page.waitForSelector('[data-cluster=c2] tr[data-device=d1]');
+    const row = await page.textContent('[data-cluster=c1] tr[data-device=d0]');
+    expect(row).toContain(join(dir, 'c1-d0.img'));
+    expect(row).toContain('available');
+    expect(await page.textContent('[data-cluster=c1] h2')).toContain('3/3 devices available');
+    expect(await page.locator('tr[data-agent]').count()).toBe(2);
+    expect(await page.textContent('tr[data-server=B]')).toContain('reachable');
+    await browser.shot('02-devices');
+  });
+
+  it('issues a task and watches it reach COMPLETE by push, without reloading', async () => {
+    const { page } = browser;
+    await page.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
+    const id = await issueNew(page, 'c1', 'checksum', '6', 'seconds=2');
+    expect(id).toMatch(/^t-/);
+    await page.waitForSelector(`tr[data-task="${id}"][data-state=running]`, { timeout: 15_000 });
+    await browser.shot('03-task-running');
+    await page.waitForSelector(`tr[data-task="${id}"][data-state=succeeded]`, { timeout: 20_000 });
+    const cells = page.locator(`tr[data-task="${id}"] .cell`);
+    expect(await cells.count()).toBe(6);
+    expect(await page.locator(`tr[data-task="${id}"] .cell[data-state=COMPLETE]`).count()).toBe(6);
+    expect(await cells.first().getAttribute('title')).toContain('partition 0: COMPLETE');
+    expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await page.textContent('section[aria-label="event log"]')).toContain(`task ${id} (checksum) succeeded`);
+    const viaApi = await serverA.task(id);
+    expect(viaApi?.state).toBe('succeeded');
+    await browser.shot('04-task-complete');
+  });
+
+  it('shows validation errors beside the field', async () => {
+    const { page } = browser;
+    await issue(page, 'c1', 'checksum', 'many');
+    expect(await page.textContent('.field-error[data-field=partitions]')).toContain('whole number');
+    await issue(page, 'c1', 'checksum', '2', 'novalue');
+    expect(await page.textContent('.field-error[data-field=args]')).toContain('"novalue" is not name=value');
+    await issue(page, '', 'checksum', '2');
+    expect(await page.textContent('.field-error[data-field=cluster]')).not.toBe('');
+    await browser.shot('05-validation');
+  });
+
+  it('pauses, resumes and, after confirmation, cancels a task', async () => {
+    const { page } = browser;
+    const id = await issueNew(page, 'c2', 'verify', '4', 'seconds=60');
+    const row = `tr[data-task="${id}"]`;
+    await page.waitForSelector(`${row}[data-state=running]`, { timeout: 15_000 });
+    await page.click(`${row} button:has-text("Pause")`);
+    await page.waitForSelector(`${row}[data-state=paused]`, { timeout: 15_000 });
+    await page.click(`${row} button:has-text("Resume")`);
+    await page.waitForSelector(`${row}[data-state=running]`, { timeout: 15_000 });
+    await page.click(`${row} button:has-text("Cancel")`);
+    await page.waitForSelector('[role=dialog]');
+    await browser.shot('06-confirm-cancel');
+    await page.click('[role=dialog] button:has-text("Keep it")');
+    expect(await page.locator('[role=dialog]').count()).toBe(0);
+    expect(await page.getAttribute(row, 'data-state')).toBe('running');
+    await page.click(`${row} button:has-text("Cancel")`);
+    await page.click('[role=dialog] button:has-text("Cancel the task")');
+    await page.waitForSelector(`${row}[data-state=cancelled]`, { timeout: 20_000 });
+  });
+
+  it('asks before a task that overwrites data', async () => {
+    const { page } = browser;
+    const id = await issueNew(page, 'c1', 'fill', '2', 'seconds=1', 'Run fill');
+    await page.waitForSelector(`tr[data-task="${id}"][data-state=succeeded]`, { timeout: 20_000 });
+  });
+
+  it('shows a device going unavailable by push', async () => {
+    const { page } = browser;
+    rmSync(join(dir, 'c1-d2.img'));
+    await page.waitForSelector('[data-cluster=c1] tr[data-device=d2].row-bad', { timeout: 20_000 });
+    expect(await page.textContent('[data-cluster=c1] h2')).toContain('2/3 devices available');
+    await browser.shot('07-device-unavailable');
+  });
+
+  it('kill server A: the page says so, offers server B, and work carries on from B', async () => {
+    const { page } = browser;
+    const id = await issueNew(page, 'c1', 'checksum', '3', 'seconds=4');
+    await stopProcess(serverA.process.child);
+    await page.waitForSelector('[data-connection=lost]', { timeout: 20_000 });
+    expect(await page.textContent('[data-connection=lost]')).toContain('Server A is not answering');
+    await page.waitForSelector('a[data-server=B]:has-text("(answering)")', { timeout: 20_000 });
+    await browser.shot('08-server-A-lost');
+    await page.click('a[data-server=B]');
+    await page.waitForSelector('form[aria-label=login]');
+    expect(await page.textContent('.notice')).toContain('Server A stopped answering');
+    expect(page.url().startsWith(serverB.url)).toBe(true);
+    await login(page, TEST_PASSWORD);
+    await page.waitForSelector('[data-connection=live]');
+    // The task issued through A finishes and is reported through B.
+    await page.waitForSelector(`tr[data-task="${id}"][data-state=succeeded]`, { timeout: 30_000 });
+    expect(await page.textContent('tr[data-server=A]')).toMatch(/unreachable|not checked/);
+    const viaB = await issueNew(page, 'c1', 'checksum', '2', 'seconds=1');
+    await page.waitForSelector(`tr[data-task="${viaB}"][data-state=succeeded]`, { timeout: 20_000 });
+    expect((await serverB.task(viaB))?.issuedVia).toBe('B');
+    await browser.shot('09-carried-on-from-B');
+  });
+});
