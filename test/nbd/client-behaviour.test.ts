@@ -14,7 +14,7 @@ import { ErrorCode } from '../../src/errors.js';
 import { AllocationFlag, Command, NbdErrno, ReplyType, TransmissionFlag } from '../../src/nbd/protocol.js';
 import { runCli } from '../support/cli.js';
 import { tempDir } from '../support/temp.js';
-import { startBlockrigServer, startNbdkit, unixUri } from './peers.js';
+import { startBlockrigServer, startNbdkit, startQemuNbd, unixUri } from './peers.js';
 import { chunk, simpleReply, startScriptedServer } from './scripted-server.js';
 
 const dir = tempDir('blockrig-nbd-client-');
@@ -176,7 +176,7 @@ describe('nbd client against real servers', () => {
   it('lists exports with blockrig nbd list', () => {
     const image = join(dir, 'list.img');
     writeFileSync(image, Buffer.alloc(MiB));
-    return startNbdkit(dir, 'list', ['file', `file=${image}`], ['-e', 'demo']).then((peer) => {
+    return startQemuNbd(dir, 'list', image, 'demo').then((peer) => {
       const result = runCli(['nbd', 'list', `nbd+unix:///?socket=${peer.socketPath}`, '--json']);
       expect(result.status).toBe(0);
       expect(JSON.parse(result.stdout)).toEqual([{ name: 'demo', description: '', uri: `nbd+unix:///demo?socket=${peer.socketPath}` }]);
