@@ -27,3 +27,13 @@ describe('blockrig device probe', () => {
     expect(result.stderr).toContain('needs a size');
   });
 });
+
+describe('blockrig output into a closed pipe', () => {
+  it('exits quietly when the reader stops early', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { CLI_PATH } = await import('../support/cli.js');
+    const result = spawnSync('sh', ['-c', `node ${CLI_PATH} device drivers --json | true; node ${CLI_PATH} device probe memory:?size=1MiB | true`], { encoding: 'utf8' });
+    expect(result.status).toBe(0);
+    expect(result.stderr).not.toMatch(/EPIPE|Error/);
+  });
+});
