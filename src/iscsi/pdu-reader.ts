@@ -14,8 +14,15 @@ export class PduReader {
   #header: Buffer | undefined;
   #need = BHS_LENGTH;
 
-  /** @param maxDataSegment the largest data segment accepted from the target */
-  constructor(private maxDataSegment: number) {}
+  /**
+   * @param maxDataSegment the largest data segment accepted
+   * @param sender who sends the stream: PDUs from a target must carry target opcodes; a target-side reader
+   *   (the test target) reads initiator PDUs
+   */
+  constructor(
+    private maxDataSegment: number,
+    private readonly sender: 'target' | 'initiator' = 'target',
+  ) {}
 
   /** Changes the largest data segment accepted (after login negotiated it). */
   setMaxDataSegment(bytes: number): void {
@@ -30,7 +37,7 @@ export class PduReader {
     while (this.#buffered >= this.#need) {
       if (this.#header === undefined) {
         const bhs = this.#take(BHS_LENGTH);
-        checkTargetOpcode(bhs);
+        if (this.sender === 'target') checkTargetOpcode(bhs);
         const lengths = announcedLengths(bhs);
         if (lengths.data > this.maxDataSegment) {
           throw new IscsiProtocolError(
