@@ -3,51 +3,14 @@
  * region and given to `blockrig volume create`), `createVolume` over opened devices and `openVolume` over
  * member URIs.
  */
-import { z } from 'zod';
 import { openDevice } from '../../drivers/index.js';
 import type { BlockDevice } from '../../drivers/types.js';
-import { InvalidArgumentError, VolumeFailedError } from '../errors.js';
-import { parseSize } from '../units.js';
+import { VolumeFailedError } from '../errors.js';
+import type { VolumeConfig } from './config.js';
 import type { MemberSnapshot } from './member.js';
 import { ParityVolume } from './parity-volume.js';
 import { Raid1Volume } from './raid1.js';
 import type { Volume, VolumeOptions } from './volume.js';
-
-/** A volume's configuration: what is needed to assemble it on any controller. */
-export const VolumeConfigSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a volume name is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit'),
-  level: z.enum(['raid1', 'raid5', 'raid6']),
-  /** Chunk size in bytes (raid1: the row size used for locking, rebuild and scrub). */
-  chunkSize: z
-    .union([z.number(), z.string()])
-    .transform((v, ctx) => {
-      try {
-        return parseSize(v, 'chunkSize');
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    })
-    .default(64 * 1024),
-  members: z.array(z.string().min(1)).min(2).max(64),
-  spares: z.array(z.string().min(1)).default([]),
-  errorThreshold: z.number().int().nonnegative().default(20),
-});
-/** A volume configuration as written by a user (sizes may be strings). */
-export type VolumeConfigInput = z.input<typeof VolumeConfigSchema>;
-/** A validated volume configuration. */
-export type VolumeConfig = z.output<typeof VolumeConfigSchema>;
-
-/** Validates a configuration; InvalidArgumentError names the field. */
-export function parseVolumeConfig(input: unknown): VolumeConfig {
-  const parsed = VolumeConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.path.join('.') ?? '';
-    throw new InvalidArgumentError(`volume configuration: ${field === '' ? '' : `${field}: `}${issue?.message ?? 'invalid'}`, { details: { field } });
-  }
-  return parsed.data;
-}
 
 /** Builds the volume of `options.level` over devices already open. */
 export function createVolume(options: VolumeOptions): Volume {
@@ -102,6 +65,7 @@ async function closeAll(devices: readonly (BlockDevice | undefined)[]): Promise<
   await Promise.allSettled(devices.filter((d): d is BlockDevice => d !== undefined).map((d) => d.close()));
 }
 
+export { VolumeConfigSchema, parseVolumeConfig, type VolumeConfig, type VolumeConfigInput } from './config.js';
 export { Volume, type VolumeOptions } from './volume.js';
 export { Raid1Volume } from './raid1.js';
 export { ParityVolume } from './parity-volume.js';
