@@ -18,20 +18,7 @@ import { tempDir } from '../support/temp.js';
 import type { AgentView } from '../../src/wire/index.js';
 import { clusterUp, startServer, TEST_PASSWORD, writeRig, type ServerHandle } from '../cluster/rig.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
-
-/** Stand-in driver process: `--partitions N --seconds S`, then a status with N COMPLETE partitions. */
-const STAND_IN_DRIVER = [
-  '/bin/sh',
-  '-c',
-  [
-    'n=4; s=1',
-    'while [ $# -gt 0 ]; do case "$1" in --partitions) n=$2; shift 2;; --seconds) s=$2; shift 2;; *) shift;; esac; done',
-    'sleep "$s"',
-    'st=""; i=0; while [ $i -lt $n ]; do st="$st${st:+,}\\"COMPLETE\\""; i=$((i+1)); done',
-    'printf \'{"state":"COMPLETE","partitions":%d,"counts":{"ready":0,"inProgress":0,"complete":%d,"failed":0},"partitionStates":[%s],"bytesDone":%d,"length":%d}\\n\' $n $n "$st" $((n*1048576)) $((n*1048576))',
-  ].join('\n'),
-  'stand-in-driver',
-];
+import { STAND_IN_DRIVER } from './stand-in-driver.js';
 
 const dir = tempDir('blockrig-e2e-');
 let serverA: ServerHandle;

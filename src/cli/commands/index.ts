@@ -4,8 +4,10 @@ import { agentCommands } from './agent.js';
 import { clusterCommands } from './cluster.js';
 import { deviceCommands } from './device.js';
 import { nbdCommands } from './nbd.js';
+import { rigViewCommands } from './rig-view.js';
 import { serialCommands } from './serial.js';
 import { serverCommands } from './server.js';
 import { startCommand } from './start.js';
+import { taskRemoteCommands } from './task-remote.js';
 
-export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands, nbdCommands, serverCommands, agentCommands, clusterCommands];
+export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands, nbdCommands, serverCommands, agentCommands, clusterCommands, rigViewCommands, taskRemoteCommands];

@@ -1,0 +1,193 @@
+/**
+ * `blockrig task ... --server URL`: tasks through the servers (issued to a cluster, forwarded to one of its
+ * agents, run by a driver process), with failover between servers. The same `task` command works directly
+ * on a metadata region with `--meta URI` (no server; for CI jobs): when that module registered a
+ * subcommand first, this one only adds `--server` to it and takes over when `--server` or BLOCKRIG_SERVER
+ * is given; subcommands only the server path has (`pause`, `resume`, `watch`) are added here.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { InvalidArgumentError } from '../../errors.js';
+import { partitionCells, TaskKindSchema, TaskListSchema, TaskRecordSchema, TaskStateSchema, taskProgress, type TaskRecord } from '../../wire/index.js';
+import { clientFor, collect, withConnectionOptions } from '../client/connection.js';
+import { exitStatusOf, taskError, watchTask } from '../client/task-watch.js';
+import { action, parseArgs, type CommandModule } from '../command.js';
+import { printFields, printJson, printTable, reportError } from '../output.js';
+import { examples } from './rig-view.js';
+
+/** Parses `--arg name=value` words into task arguments (numbers stay numbers). */
+export function parseTaskArgs(words: readonly string[]): Record<string, string | number | boolean> {
+  const args: Record<string, string | number | boolean> = {};
+  for (const word of words) {
+    const at = word.indexOf('=');
+    if (at <= 0) throw new InvalidArgumentError(`--arg: "${word}" is not name=value`, { details: { field: 'arg', value: word } });
+    const value = word.slice(at + 1);
+    args[word.slice(0, at)] = /^\d+$/.test(value) ? Number(value) : value === 'true' ? true : value === 'false' ? false : value;
+  }
+  return args;
+}
+
+function partitionsText(t: TaskRecord): string {
+  const cells = partitionCells(taskProgress(t));
+  if (cells.length === 0) return '-';
+  return `${cells.filter((c) => c.state === 'COMPLETE').length}/${cells.length} COMPLETE`;
+}
+
+function printTask(t: TaskRecord): void {
+  printFields({
+    task: t.id,
+    cluster: t.cluster,
+    kind: t.kind,
+    state: t.state,
+    args: Object.entries(t.args).map(([k, v]) => `${k}=${String(v)}`).join(' ') || '-',
+    'issued via': t.issuedVia,
+    executor: t.executor === null ? '-' : `${t.executor.agentId} (pid ${t.executor.pid} on ${t.executor.host})`,
+    executors: t.executors.map((e) => e.agentId).join(' -> ') || '-',
+    partitions: partitionsText(t),
+    'pending request': t.control ?? '-',
+    error: t.error ?? '-',
+    created: t.createdAt,
+    updated: t.updatedAt,
+  });
+  const cells = partitionCells(taskProgress(t));
+  if (cells.length > 0) printTable(cells, { PARTITION: (c) => c.index, STATE: (c) => c.state, OWNER: (c) => c.owner ?? '-' });
+}
+
+/** True when this invocation should go through the servers. */
+function viaServer(cmd: Command): boolean {
+  const opts = cmd.optsWithGlobals();
+  return (Array.isArray(opts.server) && opts.server.length > 0) || (opts.meta === undefined && (process.env.BLOCKRIG_SERVER ?? '') !== '');
+}
+
+/** Finds `name` under `parent`, or creates it with `create`; an existing one gets `--server` and defers to `run` when it is used. */
+function subcommand(parent: Command, name: string, create: (c: Command) => Command, run: (...args: never[]) => Promise<void>): void {
+  const existing = parent.commands.find((c) => c.name() === name);
+  if (!existing) {
+    create(withConnectionOptions(parent.command(name))).action(run as (...args: unknown[]) => Promise<void>);
+    return;
+  }
+  const has = (flag: string): boolean => existing.options.some((o) => o.long === flag);
+  if (!has('--server')) withConnectionOptions(existing);
+  if (!has('--cluster')) existing.option('--cluster <id>', 'with --server: the cluster that runs the task');
+  if (!has('--arg')) existing.option('--arg <name=value>', 'with --server: a task argument; repeat it', collect);
+  existing.hook('preAction', async (_this, actionCommand) => {
+    if (!viaServer(actionCommand)) return;
+    await (run as (...args: unknown[]) => Promise<void>)(...(actionCommand.processedArgs as unknown[]), actionCommand.opts(), actionCommand);
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
+const SubmitOptions = z.object({
+  cluster: z.string().min(1, 'give the cluster with --cluster'),
+  partitions: z.coerce.number().int().min(1).optional(),
+  arg: z.array(z.string()).optional(),
+  requestId: z.string().min(1).max(128).optional(),
+  wait: z.boolean().optional(),
+  json: z.boolean().optional(),
+});
+
+export const taskRemoteCommands: CommandModule = (program) => {
+  const task = program.commands.find((c) => c.name() === 'task') ?? program.command('task').description('issue, list, follow and control partitioned tasks (through a server with --server, or on a metadata region with --meta)');
+
+  subcommand(
+    task,
+    'submit',
+    (c) =>
+      c
+        .description('issue a task to a cluster through a server; with --wait, follow it to the end with a progress bar')
+        .argument('<kind>', `task kind (${TaskKindSchema.options.join(', ')})`)
+        .requiredOption('--cluster <id>', 'the cluster that runs the task')
+        .option('--partitions <n>', 'number of partitions')
+        .option('--arg <name=value>', 'another task argument; repeat it', collect)
+        .option('--request-id <key>', 'idempotency key: submitting again with it returns the same task (default: a fresh one, reused across failover)')
+        .option('--wait', 'follow the task until it finishes; exit 0 succeeded, 14 failed, 130 cancelled')
+        .option('--json', 'print JSON')
+        .addHelpText('after', examples('blockrig task submit checksum --cluster c1 --partitions 16 --wait', 'blockrig task submit fill --cluster c2 --arg seed=7 --json')),
+    action(async (kindText: unknown, opts: Record<string, unknown>, cmd: Command) => {
+      const o = parseArgs(SubmitOptions, opts);
+      const kind = parseArgs(TaskKindSchema, kindText, 'kind');
+      const args = { ...parseTaskArgs(o.arg ?? []), ...(o.partitions === undefined ? {} : { partitions: o.partitions }) };
+      const client = clientFor(cmd);
+      const created = await client.post(TaskRecordSchema, '/api/v1/tasks', { cluster: o.cluster, kind, args, requestId: o.requestId ?? `cli-${randomUUID()}` });
+      if (o.wait !== true) {
+        if (o.json === true) printJson(created);
+        else printTask(created);
+        return;
+      }
+      const final = await watchTask(client, created.id, { quiet: o.json === true });
+      if (o.json === true) printJson({ ...final, ...(taskError(final) === null ? {} : { error: taskError(final)?.toJSON() }) });
+      else printTask(final);
+      return exitStatusOf(final);
+    }),
+  );
+
+  subcommand(
+    task,
+    'list',
+    (c) =>
+      c
+        .description('list tasks a server knows, newest first')
+        .option('--cluster <id>', 'only this cluster')
+        .option('--state <state>', `only this state (${TaskStateSchema.options.join(', ')})`)
+        .option('--json', 'print JSON')
+        .addHelpText('after', examples('blockrig task list', 'blockrig task list --cluster c1 --state running --json')),
+    action(async (opts: Record<string, unknown>, cmd: Command) => {
+      const query = new URLSearchParams();
+      if (typeof opts.cluster === 'string') query.set('cluster', opts.cluster);
+      if (typeof opts.state === 'string') query.set('state', parseArgs(TaskStateSchema, opts.state, '--state'));
+      const { tasks } = await clientFor(cmd).get(TaskListSchema, `/api/v1/tasks${query.size > 0 ? `?${query.toString()}` : ''}`);
+      tasks.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+      if (opts.json === true) return printJson({ tasks });
+      printTable(tasks, { TASK: (t) => t.id, CLUSTER: (t) => t.cluster, KIND: (t) => t.kind, STATE: (t) => t.state, PARTITIONS: partitionsText, EXECUTOR: (t) => t.executor?.agentId ?? '-', VIA: (t) => t.issuedVia, CREATED: (t) => t.createdAt });
+    }),
+  );
+
+  subcommand(
+    task,
+    'show',
+    (c) => c.description("one task's record, executors and per-partition states").argument('<id>', 'task id').option('--json', 'print JSON').addHelpText('after', examples('blockrig task show t-4f1c...', 'blockrig task show t-4f1c... --json')),
+    action(async (id: unknown, opts: Record<string, unknown>, cmd: Command) => {
+      const t = await clientFor(cmd).get(TaskRecordSchema, `/api/v1/tasks/${encodeURIComponent(parseArgs(z.string().min(1), id, 'id'))}`);
+      if (opts.json === true) printJson(t);
+      else printTask(t);
+    }),
+  );
+
+  for (const control of ['cancel', 'pause', 'resume'] as const) {
+    subcommand(
+      task,
+      control,
+      (c) =>
+        c
+          .description(control === 'cancel' ? 'cancel a task (its driver process is terminated; finished partitions stay done)' : `${control} a running task`)
+          .argument('<id>', 'task id')
+          .option('--json', 'print JSON')
+          .addHelpText('after', examples(`blockrig task ${control} t-4f1c...`)),
+      action(async (id: unknown, opts: Record<string, unknown>, cmd: Command) => {
+        const t = await clientFor(cmd).post(TaskRecordSchema, `/api/v1/tasks/${encodeURIComponent(parseArgs(z.string().min(1), id, 'id'))}/${control}`, {});
+        if (opts.json === true) printJson(t);
+        else process.stdout.write(`task ${t.id}: ${control} requested (state ${t.state})\n`);
+      }),
+    );
+  }
+
+  subcommand(
+    task,
+    'watch',
+    (c) =>
+      c
+        .description('follow a task by live events until it finishes: progress bar with partitions, rate and ETA; follows the other server on failover')
+        .argument('<id>', 'task id')
+        .option('--json', 'print the final record as JSON')
+        .addHelpText('after', `${examples('blockrig task watch t-4f1c...', 'blockrig task watch t-4f1c... --json')}\nExit status: 0 succeeded, 14 failed, 130 cancelled.`),
+    action(async (id: unknown, opts: Record<string, unknown>, cmd: Command) => {
+      const final = await watchTask(clientFor(cmd), parseArgs(z.string().min(1), id, 'id'), { quiet: opts.json === true });
+      if (opts.json === true) printJson(final);
+      else printTask(final);
+      const err = taskError(final);
+      if (err !== null && opts.json !== true) reportError(err, false);
+      return exitStatusOf(final);
+    }),
+  );
+};
