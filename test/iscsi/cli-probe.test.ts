@@ -1,20 +1,14 @@
 /** `blockrig device probe iscsi://...` against tgtd: inquiry data and capacity, in text and JSON. */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { tempDir } from '../support/temp.js';
-import { Tgtd } from './tgtd.js';
+import { useTgtd } from './use-tgtd.js';
 
 const IQN = 'iqn.2026-01.dev.blockrig:probe';
-let tgtd: Tgtd;
-
-beforeAll(async () => {
-  tgtd = await Tgtd.launch(tempDir('blockrig-iscsi-probe-'));
-  tgtd.addTarget({ iqn: IQN, luns: [{ lun: 1, sizeBytes: 32 * 1024 * 1024 }] });
-});
+const tgtd = useTgtd([{ iqn: IQN, luns: [{ lun: 1, sizeBytes: 32 * 1024 * 1024 }] }]);
 
 describe('blockrig device probe iscsi://', () => {
   it('prints vendor, product, revision, serial, device id and capacity', () => {
-    const result = runCli(['device', 'probe', tgtd.uri(IQN, 1)]);
+    const result = runCli(['device', 'probe', tgtd().uri(IQN, 1)]);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^driver:\s+iscsi$/m);
@@ -28,11 +22,11 @@ describe('blockrig device probe iscsi://', () => {
   });
 
   it('gives the same facts as JSON, and a clear error for a LUN that is not there', () => {
-    const result = runCli(['device', 'probe', tgtd.uri(IQN, 1), '--json']);
+    const result = runCli(['device', 'probe', tgtd().uri(IQN, 1), '--json']);
     expect(result.status).toBe(0);
     const report = JSON.parse(result.stdout) as { driver: string; size: number; details: Record<string, unknown> };
     expect(report).toMatchObject({ driver: 'iscsi', size: 32 * 1024 * 1024, details: { vendor: 'IET', product: 'VIRTUAL-DISK', lun: 1, 'block length': 512 } });
-    const missing = runCli(['device', 'probe', tgtd.uri(IQN, 7)]);
+    const missing = runCli(['device', 'probe', tgtd().uri(IQN, 7)]);
     expect(missing.status).not.toBe(0);
     expect(missing.stderr).toMatch(/iSCSI LUN 7" does not exist/);
   });

@@ -3,32 +3,27 @@
  * so writes past the immediate data go by R2T) and once with InitialR2T=No, ImmediateData=No and a small
  * MaxRecvDataSegmentLength, so writes go as unsolicited Data-Out cut into many PDUs, then by R2T.
  */
-import { beforeAll } from 'vitest';
 import { openDevice } from '../../drivers/index.js';
-import { tempDir } from '../support/temp.js';
 import { testDriver } from '../drivers/contract.js';
-import { Tgtd } from './tgtd.js';
+import { useTgtd } from './use-tgtd.js';
 
 const IQN = 'iqn.2026-01.dev.blockrig:contract';
 const IQN_UNSOLICITED = 'iqn.2026-01.dev.blockrig:contract-unsolicited';
-let tgtd: Tgtd;
-
-beforeAll(async () => {
-  tgtd = await Tgtd.launch(tempDir('blockrig-iscsi-contract-'));
-  tgtd.addTarget({ iqn: IQN, luns: [{ lun: 1, sizeBytes: 16 * 1024 * 1024, thin: true }] });
-  tgtd.addTarget({
+const tgtd = useTgtd([
+  { iqn: IQN, luns: [{ lun: 1, sizeBytes: 16 * 1024 * 1024, thin: true }] },
+  {
     iqn: IQN_UNSOLICITED,
     luns: [{ lun: 1, sizeBytes: 8 * 1024 * 1024 }],
     params: { InitialR2T: 'No', ImmediateData: 'No', MaxRecvDataSegmentLength: '4096', FirstBurstLength: '16384', MaxBurstLength: '65536' },
-  });
-});
+  },
+]);
 
 testDriver('iscsi (tgtd, R2T writes, thin LUN)', {
-  open: () => openDevice(tgtd.uri(IQN, 1)),
-  reopenReadOnly: () => openDevice(tgtd.uri(IQN, 1), { readOnly: true }),
+  open: () => openDevice(tgtd().uri(IQN, 1)),
+  reopenReadOnly: () => openDevice(tgtd().uri(IQN, 1), { readOnly: true }),
 });
 
 testDriver('iscsi (tgtd, unsolicited Data-Out, small PDUs)', {
-  open: () => openDevice(tgtd.uri(IQN_UNSOLICITED, 1)),
-  reopenReadOnly: () => openDevice(tgtd.uri(IQN_UNSOLICITED, 1), { readOnly: true }),
+  open: () => openDevice(tgtd().uri(IQN_UNSOLICITED, 1)),
+  reopenReadOnly: () => openDevice(tgtd().uri(IQN_UNSOLICITED, 1), { readOnly: true }),
 });

@@ -17,18 +17,20 @@ import { parseIscsiUri } from '../../src/iscsi/uri.js';
 import { systemClock } from '../../src/clock.js';
 import { requireCommand } from '../support/requirements.js';
 import { waitFor } from '../support/processes.js';
-import { tempDir } from '../support/temp.js';
-import { Tgtd } from './tgtd.js';
+import type { Tgtd } from './tgtd.js';
+import { useTgtd } from './use-tgtd.js';
 
 const IQN = 'iqn.2026-01.dev.blockrig:initiator';
 const IQN_CHAP = 'iqn.2026-01.dev.blockrig:chap';
 const SIZE = 16 * 1024 * 1024;
+const target = useTgtd([
+  { iqn: IQN, luns: [{ lun: 1, sizeBytes: SIZE, thin: true }, { lun: 2, sizeBytes: 8 * 1024 * 1024 }] },
+  { iqn: IQN_CHAP, luns: [{ lun: 1, sizeBytes: 4 * 1024 * 1024 }], chap: { user: 'rig', password: 'secret-of-rig1' } },
+]);
 let tgtd: Tgtd;
 
-beforeAll(async () => {
-  tgtd = await Tgtd.launch(tempDir('blockrig-iscsi-initiator-'));
-  tgtd.addTarget({ iqn: IQN, luns: [{ lun: 1, sizeBytes: SIZE, thin: true }, { lun: 2, sizeBytes: 8 * 1024 * 1024 }] });
-  tgtd.addTarget({ iqn: IQN_CHAP, luns: [{ lun: 1, sizeBytes: 4 * 1024 * 1024 }], chap: { user: 'rig', password: 'secret-of-rig1' } });
+beforeAll(() => {
+  tgtd = target();
 });
 
 function libiscsi(tool: string, args: readonly string[]): string {

@@ -1,15 +1,17 @@
 /**
- * A tgtd (Debian `tgt`) per test file: started on a free iSCSI port and its own control port, so that several
- * test files and other engineers' tgtd instances never meet; a target with LUNs on sparse files in a temp
- * folder; teardown with `tgtadm --op delete` of its targets, then SIGKILL of the pid we started (tgtd in the
- * foreground ignores SIGTERM). `crash()` and `start()` again simulate a target restart on the same portal.
+ * A tgtd (Debian `tgt`) of our own: started on a free iSCSI port and its own control port, so that several
+ * test files, benchmarks and other engineers' tgtd instances never meet; targets with LUNs on sparse files in
+ * a folder; teardown with `tgtadm --op delete` of its targets, then SIGKILL of the pid we started (tgtd in
+ * the foreground ignores SIGTERM). `crash()` and `start()` again simulate a target restart on one portal.
+ *
+ * Free of vitest, so benchmarks and HIL scenarios can use it; test files use `useTgtd()` (use-tgtd.ts),
+ * which ties its life to the file.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
-import { startProcess, waitFor, type TestProcess } from '../support/processes.js';
 import { requireCommand, requireRoot } from '../support/requirements.js';
 
 /** One LUN to create. */
@@ -34,7 +36,8 @@ const CONTROL_DIR = '/var/run/tgtd';
 
 /** A tgtd process of this test file. */
 export class Tgtd {
-  #process: TestProcess | undefined;
+  #process: ChildProcess | undefined;
+  #stderr = '';
   #targets: TgtdTargetSpec[] = [];
 
   private constructor(
@@ -43,7 +46,7 @@ export class Tgtd {
     readonly controlPort: number,
   ) {}
 
-  /** Starts tgtd on a free port; it is torn down when the test file ends. */
+  /** Starts tgtd on a free port. The caller stops it (`stop()`). */
   static async launch(dir: string): Promise<Tgtd> {
     requireRoot('tgtd');
     requireCommand('tgtd', 'tgt');
@@ -52,7 +55,6 @@ export class Tgtd {
       const tgtd = new Tgtd(dir, await freePort(), freeControlPort());
       try {
         await tgtd.start();
-        afterAll(() => tgtd.stop());
         return tgtd;
       } catch (err) {
         await tgtd.stop();
@@ -73,13 +75,15 @@ export class Tgtd {
 
   /** Starts (or restarts, after `crash()`) tgtd and recreates the targets it had. */
   async start(): Promise<void> {
-    this.#process = startProcess('tgtd', ['-f', '-C', String(this.controlPort), '--iscsi', `portal=127.0.0.1:${this.port}`]);
-    const proc = this.#process;
-    await waitFor(() => {
-      if (proc.child.exitCode !== null) throw new Error(`tgtd exited at start: ${proc.stderr()}`);
+    const child = spawn('tgtd', ['-f', '-C', String(this.controlPort), '--iscsi', `portal=127.0.0.1:${this.port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.#process = child;
+    child.stderr?.on('data', (chunk: Buffer) => (this.#stderr = (this.#stderr + chunk.toString()).slice(-4000)));
+    child.on('error', (err) => (this.#stderr += String(err)));
+    await until(() => {
+      if (child.exitCode !== null) throw new Error(`tgtd exited at start: ${this.#stderr}`);
       return this.#tgtadmOk(['--mode', 'target', '--op', 'show']);
-    }, 10_000, 'tgtd control socket');
-    await waitFor(() => canConnect(this.port), 10_000, `tgtd listening on 127.0.0.1:${this.port}`);
+    }, `the tgtd control socket ${this.controlPort}`);
+    await until(() => canConnect(this.port), `tgtd listening on 127.0.0.1:${this.port}`);
     const targets = this.#targets;
     this.#targets = [];
     for (const target of targets) this.addTarget(target, false);
@@ -109,17 +113,19 @@ export class Tgtd {
 
   /** Kills tgtd at once (SIGKILL of our pid), as a crashed or power-cycled target; `start()` brings it back. */
   async crash(): Promise<void> {
-    const proc = this.#process;
+    const child = this.#process;
     this.#process = undefined;
-    if (proc === undefined || proc.child.exitCode !== null) return;
-    proc.child.kill('SIGKILL');
-    await proc.exited;
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    }
     this.#removeControlFiles();
   }
 
   /** Deletes every target with tgtadm, then SIGKILLs the tgtd we started. */
   async stop(): Promise<void> {
-    if (this.#process !== undefined && this.#process.child.exitCode === null) {
+    if (this.#process !== undefined && this.#process.exitCode === null) {
       this.#targets.forEach((_, i) => this.#tgtadmOk(['--mode', 'target', '--op', 'delete', '--force', '--tid', String(i + 1)]));
     }
     await this.crash();
@@ -162,6 +168,15 @@ function freeControlPort(): number {
     // tgtd accepts control ports up to 32767.
     const port = 10000 + Math.floor(Math.random() * 22000);
     if (!existsSync(join(CONTROL_DIR, `socket.${port}`)) && !existsSync(join(CONTROL_DIR, `socket.${port}.lock`))) return port;
+  }
+}
+
+/** Polls `check` every 50 ms for up to 10 s. */
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after 10 s waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
