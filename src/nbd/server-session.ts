@@ -22,7 +22,7 @@ import type { SocketReader } from './socket-reader.js';
 /** Requests run at once per connection. */
 const MAX_IN_FLIGHT = 64;
 /** Reply bytes queued on the socket before we stop reading requests. */
-const MAX_UNSENT = 16 * 1024 * 1024;
+const MAX_UNSENT = 64 * 1024 * 1024;
 /** Largest write payload skipped (read and dropped) to keep the stream in step; above it we disconnect. */
 const MAX_SKIPPABLE = 256 * 1024 * 1024;
 
