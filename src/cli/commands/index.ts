@@ -9,5 +9,6 @@ import { serialCommands } from './serial.js';
 import { serverCommands } from './server.js';
 import { startCommand } from './start.js';
 import { taskRemoteCommands } from './task-remote.js';
+import { volumeCommands } from './volume.js';
 
-export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands, nbdCommands, serverCommands, agentCommands, clusterCommands, rigViewCommands, taskRemoteCommands];
+export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands, nbdCommands, serverCommands, agentCommands, clusterCommands, volumeCommands, rigViewCommands, taskRemoteCommands];
