@@ -147,6 +147,15 @@ describe('nbd client against real servers', () => {
     await dev4.close();
   });
 
+  it('sends NBD_CMD_CACHE for prefetch where nbdkit advertises it, and rejects a bad range', async () => {
+    const peer = await startNbdkit(dir, 'cache', ['memory', '4M']);
+    const dev = await openNbdDevice(peer.uri);
+    expect(dev.negotiated.transmissionFlags & TransmissionFlag.SendCache).not.toBe(0);
+    await dev.prefetch(0, 2 * MiB);
+    await expect(dev.prefetch(3 * MiB, 2 * MiB)).rejects.toMatchObject({ code: ErrorCode.OutOfRange });
+    await dev.close();
+  });
+
   it('addresses offsets beyond 2^32 and near 2^50 exactly', async () => {
     const peer = await startNbdkit(dir, 'huge', ['memory', String(2 ** 50)]);
     const dev = await openNbdDevice(peer.uri);
