@@ -43,8 +43,9 @@ function cli(args: string[]): { status: number; json: Record<string, unknown>; s
 }
 
 /** Runs fio's nbd engine; returns its exit status and output. */
-function fio(uri: string, args: string[]): { status: number; output: string } {
-  const r = spawnSync('fio', ['--ioengine=nbd', `--uri=${uri}`, '--verify=crc32c', '--bs=4k', '--iodepth=8', '--randseed=42', ...args], { encoding: 'utf8', timeout: 120_000 });
+function fio(uri: string, args: string[], cwd: string): { status: number; output: string } {
+  // cwd: fio leaves its verify state files (local-NAME-0-verify.state) in the working directory.
+  const r = spawnSync('fio', ['--ioengine=nbd', `--uri=${uri}`, '--verify=crc32c', '--bs=4k', '--iodepth=8', '--randseed=42', ...args], { encoding: 'utf8', timeout: 120_000, cwd });
   return { status: r.status ?? -1, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -70,10 +71,10 @@ describe('blockrig volume (CLI, NBD, fio)', () => {
       const first = ['--name=first', '--rw=write', `--size=${half}`, '--offset=0'];
       const second = ['--name=second', '--rw=randwrite', `--size=${half}`, `--offset=${half}`];
 
-      expect(fio(uri, [...first, '--do_verify=1']).status).toBe(0);
+      expect(fio(uri, [...first, '--do_verify=1'], dir).status).toBe(0);
       for (const i of c.replaced) expect(cli(['volume', 'fail', 'v', '--meta', meta, '--member', String(i)]).status).toBe(0);
       // fio writes with inline verification while the replacements are made, picked up and rebuilt online.
-      const during = startProcess('fio', ['--ioengine=nbd', `--uri=${uri}`, '--verify=crc32c', '--bs=4k', '--iodepth=8', '--randseed=42', ...second, '--do_verify=1']);
+      const during = startProcess('fio', ['--ioengine=nbd', `--uri=${uri}`, '--verify=crc32c', '--bs=4k', '--iodepth=8', '--randseed=42', ...second, '--do_verify=1'], { cwd: dir });
       for (const i of c.replaced) {
         const fresh = join(dir, `new${i}.img`);
         truncateSync(writeFileAndReturn(fresh), MEMBER);
@@ -90,7 +91,7 @@ describe('blockrig volume (CLI, NBD, fio)', () => {
       for (const i of c.failedAfter) expect(cli(['volume', 'fail', 'v', '--meta', meta, '--member', String(i)]).status).toBe(0);
       await waitFor(() => serve.stderr().split('failed by the volume table').length - 1 >= c.replaced.length + c.failedAfter.length, 10_000, 'the server to drop the failed members');
       for (const job of [first, second]) {
-        const check = fio(uri, [...job, '--verify_only']);
+        const check = fio(uri, [...job, '--verify_only'], dir);
         expect(check.status, check.output).toBe(0);
         expect(check.output).not.toMatch(/verify: bad/);
       }
