@@ -20,6 +20,9 @@ import { ServerLink } from './server-link.js';
 import { TaskExecutor } from './task-executor.js';
 import { ProcessTaskRunner, type TaskRunner } from './task-runner.js';
 
+/** Stored changes kept for servers that fall behind; older ones are pruned (a snapshot replaces them). */
+export const KEEP_CHANGES = 10_000;
+
 /** Options of an agent. */
 export interface AgentOptions {
   rig: LoadedRig;
@@ -96,9 +99,11 @@ export class Agent {
     const config = { clusterId: this.#cluster.id, deviceCount: this.#cluster.devices.length, devices: this.#cluster.devices, ...(this.#cluster.meta === undefined ? {} : { meta: this.#cluster.meta }) };
     this.#afterStore(this.store.storeConfig(config, this.#nowIso()));
     this.#prober.start(this.#timing.probeMs);
+    let beats = 0;
     void this.#loop(this.#timing.heartbeatMs, () => {
       this.#beatStore();
       this.#executor.reconcile();
+      if (++beats % 60 === 0) this.store.pruneChanges(KEEP_CHANGES);
     });
     void this.#loop(this.#timing.heartbeatMs, () => this.#heartbeat());
     void this.#transmitLoop();
@@ -180,8 +185,15 @@ export class Agent {
       this.#needSnapshot = false;
     }
     for (;;) {
-      const changes = this.store.changesAfter(this.store.transmittedSeq(this.me.serverId), 500);
+      const cursor = this.store.transmittedSeq(this.me.serverId);
+      const changes = this.store.changesAfter(cursor, 500);
       if (changes.length === 0) return;
+      if ((changes[0]?.seq ?? 0) > cursor + 1) {
+        // The changes this server lacks were pruned: a snapshot carries them all.
+        this.#needSnapshot = true;
+        await this.#pump();
+        return;
+      }
       await this.#link.report({ changes });
       this.store.markTransmitted(this.me.serverId, changes[changes.length - 1]?.seq ?? 0);
     }

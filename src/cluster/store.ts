@@ -146,6 +146,14 @@ export class ClusterStore {
     return rows.map((r) => StoredChangeSchema.parse({ seq: r.seq, at: r.at, type: r.type, body: JSON.parse(r.body) as unknown }));
   }
 
+  /**
+   * Drops all but the last `keep` changes. A server whose cursor falls behind the oldest kept change is
+   * sent a snapshot instead (see {@link ClusterStore.changesAfter}'s caller in the agent).
+   */
+  pruneChanges(keep: number): number {
+    return this.#db.prepare('DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - ?').run(keep).changes;
+  }
+
   /** Everything stored, in one consistent read (claims 000/15-16: what an agent transmits on registration). */
   snapshot(): ClusterSnapshot {
     return this.#db

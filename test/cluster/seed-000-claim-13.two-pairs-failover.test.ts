@@ -4,13 +4,13 @@
  * its own agent; when one pair fails the other carries on, tasks are neither lost nor run twice, and a
  * restarted server catches up from the persistent data. Real processes on loopback.
  */
-import { rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stopProcess, waitFor, type TestProcess } from '../support/processes.js';
 import { tempDir } from '../support/temp.js';
 import type { AgentView, TaskRecord } from '../../src/wire/index.js';
-import { agentPid, clusterUp, recordingDriver, runsRecorded, startServer, writeRig, type ServerHandle } from './rig.js';
+import { agentPid, clusterUp, recordingDriver, runsRecorded, startServer, TEST_PASSWORD, TEST_SECRET, writeRig, type ServerHandle } from './rig.js';
 
 const dir = tempDir('blockrig-pairs-');
 const runs = join(dir, 'driver-runs.log');
@@ -126,8 +126,21 @@ describe('seed 000 claim 13 (failover), seed 001 claims 6-7: when one pair fails
     expect(lines.sort()).toEqual(tasks.map((t) => t.id).sort());
   });
 
-  it('stops cleanly', async () => {
-    await Promise.all([stopProcess(up1.child), stopProcess(up2.child)]);
-    rmSync(join(dir, 'c1-d0.img'));
+  it('never writes the cluster secret or a password to any process output', () => {
+    for (const proc of [serverA.process, serverB.process, up1, up2]) {
+      for (const text of [proc.stdout(), proc.stderr()]) {
+        expect(text).not.toContain(TEST_SECRET);
+        expect(text).not.toContain(TEST_PASSWORD);
+      }
+    }
+    expect(up1.stderr()).toContain('registered with server');
+  });
+
+  it('cluster up stops its agents on SIGTERM and exits 0', async () => {
+    up1.child.kill('SIGTERM');
+    expect(await up1.exited).toBe(0);
+    expect(up1.stdout()).toMatch(/"event":"exited","role":"agent","name":"A@c1"/);
+    expect(up1.stdout()).toMatch(/"event":"exited","role":"agent","name":"B@c1"/);
+    await stopProcess(up2.child);
   });
 });

@@ -57,6 +57,8 @@ describe('cluster store', () => {
     store.markTransmitted('A', 1); // never goes back
     expect(store.transmittedSeq('A')).toBe(last);
     expect(store.snapshot().seq).toBe(last + 1);
+    expect(store.pruneChanges(1)).toBe(last);
+    expect(store.changesAfter(0).map((c) => c.seq)).toEqual([last + 1]);
     store.close();
   });
 
