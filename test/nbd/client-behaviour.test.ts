@@ -4,7 +4,7 @@
  * in-flight flush failed), giving up when the server stays away, multi-conn, 64-bit offsets, block status,
  * and `blockrig nbd list`.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMemoryDevice, MemoryStore } from '../../drivers/memory.js';
@@ -13,6 +13,7 @@ import type { AvailabilityChange } from '../../drivers/types.js';
 import { ErrorCode } from '../../src/errors.js';
 import { AllocationFlag, Command, NbdErrno, ReplyType, TransmissionFlag } from '../../src/nbd/protocol.js';
 import { runCli } from '../support/cli.js';
+import { stopProcess, type TestProcess } from '../support/processes.js';
 import { tempDir } from '../support/temp.js';
 import { startBlockrigServer, startNbdkit, startQemuNbd, unixUri } from './peers.js';
 import { chunk, simpleReply, startScriptedServer } from './scripted-server.js';
@@ -121,6 +122,23 @@ describe('nbd client against real servers', () => {
     expect(dev.available).toBe(true);
     expect(store.read(0, 8192).subarray(0, 4096).every((b) => b === 1)).toBe(true);
     expect(store.read(4096, 4096).every((b) => b === 2)).toBe(true);
+    await dev.close();
+  });
+
+  it('reconnects after nbdkit is killed and started again on the same socket', async () => {
+    const image = join(dir, 'restart.img');
+    writeFileSync(image, Buffer.alloc(4 * MiB));
+    const first = await startNbdkit(dir, 'restart', ['file', `file=${image}`]);
+    const dev = await openNbdDevice(`${first.uri}&reconnect=30s`);
+    await dev.write(0, Buffer.alloc(4096, 7), { fua: true });
+    await stopProcess((first.process as TestProcess).child);
+    const during = dev.write(8192, Buffer.alloc(4096, 8));
+    await startNbdkit(dir, 'restart', ['file', `file=${image}`]);
+    await during;
+    await dev.flush();
+    const onDisk = readFileSync(image);
+    expect(onDisk.subarray(0, 4096).every((b) => b === 7)).toBe(true);
+    expect(onDisk.subarray(8192, 12288).every((b) => b === 8)).toBe(true);
     await dev.close();
   });
 

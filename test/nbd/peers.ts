@@ -3,7 +3,7 @@
  * and blockrig's own server in-process. Each is stopped by the pid we started (or closed) when the test
  * file ends. A missing program fails the test with the Debian package to install.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { requireCommand } from '../support/requirements.js';
@@ -49,6 +49,7 @@ async function waitForSocket(socketPath: string, peer: TestProcess, what: string
 export async function startNbdkit(dir: string, tag: string, pluginArgs: readonly string[], extra: readonly string[] = []): Promise<RunningPeer> {
   const nbdkit = requireCommand('nbdkit', 'nbdkit');
   const socketPath = join(dir, `nbdkit-${tag}.sock`);
+  rmSync(socketPath, { force: true }); // a killed nbdkit leaves its socket behind
   const peer = startProcess(nbdkit, ['-f', '--exit-with-parent', '-U', socketPath, ...extra, ...pluginArgs]);
   await waitForSocket(socketPath, peer, 'nbdkit');
   return { uri: unixUri(socketPath, ''), socketPath, process: peer };

@@ -3,7 +3,7 @@
  * that the data on the device is intact, and that the server still serves a proper client afterwards.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createMemoryDevice, type MemoryDevice } from '../../drivers/memory.js';
+import { createMemoryDevice, MemoryDevice } from '../../drivers/memory.js';
 import { openNbdDevice } from '../../drivers/nbd.js';
 import { Command, CommandFlag, NbdErrno, Option, OptionReply, ReplyType } from '../../src/nbd/protocol.js';
 import { tempDir } from '../support/temp.js';
@@ -199,5 +199,38 @@ describe('nbd server: malformed requests', () => {
     await closing;
     for (let i = 0; i < 32; i++) expect(device.store.read(2 * MiB + i * 4096, 4096).every((b) => b === i + 1)).toBe(true);
     await dev.close();
+  });
+});
+
+describe('nbd server: flush', () => {
+  /** A memory device with a volatile cache whose flush waits until the test opens a gate. */
+  class GatedDevice extends MemoryDevice {
+    flushes = 0;
+    gate: Promise<void> = Promise.resolve();
+    override async flush(): Promise<void> {
+      await this.gate;
+      this.flushes++;
+      return super.flush();
+    }
+  }
+
+  it('acknowledges a flush only after the device flushed, and flushes on shutdown', async () => {
+    const gated = new GatedDevice({ size: 4 * MiB });
+    let open: () => void = () => undefined;
+    gated.gate = new Promise((resolve) => (open = resolve));
+    const started = await startBlockrigServer(dir, 'gated', [{ name: 'disk', device: gated }]);
+    const dev = await openNbdDevice(unixUri(started.socketPath, 'disk'), { connections: 1 });
+    await dev.write(0, Buffer.alloc(4096, 1));
+    let acknowledged = false;
+    const flushing = dev.flush().then(() => (acknowledged = true));
+    await dev.read(0, 4096); // a later request is answered while the flush waits
+    expect(acknowledged).toBe(false);
+    expect(gated.flushes).toBe(0);
+    open();
+    await flushing;
+    expect(gated.flushes).toBe(1);
+    await dev.close();
+    await started.server.close();
+    expect(gated.flushes).toBe(2);
   });
 });
