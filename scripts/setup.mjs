@@ -31,7 +31,7 @@ const PACKAGES = {
 const MODES = {
   start: ['util-linux'],
   test: ['util-linux', 'e2fsprogs', 'nbdkit', 'libnbd-bin', 'qemu-utils', 'fio', 'socat', 'tgt', 'libiscsi-bin', 'nbd-server', 'iproute2', 'chromium'],
-  bench: ['util-linux', 'nbdkit', 'libnbd-bin', 'qemu-utils', 'fio'],
+  bench: ['util-linux', 'nbdkit', 'libnbd-bin', 'qemu-utils', 'fio', 'tgt', 'libiscsi-bin'],
 };
 
 const mode = process.argv[2] ?? 'test';

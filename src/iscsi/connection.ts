@@ -25,12 +25,13 @@ export class IscsiConnection {
 
   private constructor(
     socket: Socket,
+    input: ReceiveSink,
     readonly portal: string,
     private readonly clock: Clock,
   ) {
     this.#socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    input.attach((chunk) => this.#onData(chunk));
     socket.on('error', (err) => this.#fail(new DisconnectedError(`iSCSI connection to ${portal} failed: ${err.message}`, { cause: err })));
     socket.on('close', () => {
       const partial = this.#reader.partialBytes;
@@ -47,7 +48,20 @@ export class IscsiConnection {
   /** Opens a TCP connection, failing with `TimeoutError` after `timeoutMs` of the clock. */
   static async open(host: string, port: number, clock: Clock, timeoutMs: number): Promise<IscsiConnection> {
     const portal = `${host}:${port}`;
-    const socket = connect({ host, port });
+    const input = new ReceiveSink();
+    // Reads land in one reused buffer; the PDU reader copies what it needs out of it at once.
+    const readBuffer = Buffer.allocUnsafe(256 * 1024);
+    const socket = connect({
+      host,
+      port,
+      onread: {
+        buffer: readBuffer,
+        callback: (n: number): boolean => {
+          input.push(readBuffer.subarray(0, n));
+          return true;
+        },
+      },
+    });
     const abort = new AbortController();
     try {
       await Promise.race([
@@ -65,7 +79,7 @@ export class IscsiConnection {
     } finally {
       abort.abort();
     }
-    return new IscsiConnection(socket, portal, clock);
+    return new IscsiConnection(socket, input, portal, clock);
   }
 
   /** The failure that ended the connection, once it has ended. */
@@ -151,5 +165,21 @@ export class IscsiConnection {
     this.#socket.destroy();
     this.#waiter?.(err);
     for (const listener of this.#closeListeners.splice(0)) listener(err);
+  }
+}
+
+/** Hands socket reads to the connection, keeping copies of any that come before it is attached. */
+class ReceiveSink {
+  #early: Buffer[] = [];
+  #target: ((chunk: Buffer) => void) | undefined;
+
+  push(chunk: Buffer): void {
+    if (this.#target) this.#target(chunk);
+    else this.#early.push(Buffer.from(chunk));
+  }
+
+  attach(target: (chunk: Buffer) => void): void {
+    this.#target = target;
+    for (const chunk of this.#early.splice(0)) target(chunk);
   }
 }

@@ -7,12 +7,17 @@
 import { IscsiProtocolError } from '../errors.js';
 import { announcedLengths, BHS_LENGTH, checkTargetOpcode, padding, Pdu } from './pdu.js';
 
-/** Accumulates chunks and yields whole PDUs. */
+/**
+ * Copies received bytes into each PDU's own buffers as they arrive and yields whole PDUs. It never keeps a
+ * reference to a chunk it was given, so the connection can read into one reused buffer (`onread`), which
+ * spares the garbage collector a fresh 64 KiB buffer per socket read.
+ */
 export class PduReader {
-  #chunks: Buffer[] = [];
-  #buffered = 0;
-  #header: Buffer | undefined;
-  #need = BHS_LENGTH;
+  #header = Buffer.allocUnsafe(BHS_LENGTH);
+  #headerFilled = 0;
+  /** AHS + data + padding of the PDU being received, once its header is in. */
+  #rest: Buffer | undefined;
+  #restFilled = 0;
 
   /**
    * @param maxDataSegment the largest data segment accepted
@@ -31,59 +36,54 @@ export class PduReader {
 
   /** Adds received bytes; returns the PDUs they complete. Throws `IscsiProtocolError` on a bad header. */
   push(chunk: Buffer): Pdu[] {
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
     const out: Pdu[] = [];
-    while (this.#buffered >= this.#need) {
-      if (this.#header === undefined) {
-        const bhs = this.#take(BHS_LENGTH);
-        if (this.sender === 'target') checkTargetOpcode(bhs);
-        const lengths = announcedLengths(bhs);
-        if (lengths.data > this.maxDataSegment) {
-          throw new IscsiProtocolError(
-            `the target announced a data segment of ${lengths.data} bytes, above the ${this.maxDataSegment} bytes blockrig declared (MaxRecvDataSegmentLength)`,
-            { details: { announced: lengths.data, limit: this.maxDataSegment } },
-          );
-        }
-        this.#header = bhs;
-        this.#need = lengths.ahs + lengths.data + padding(lengths.data);
-        if (this.#need > 0) continue;
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#rest === undefined) {
+        const n = Math.min(BHS_LENGTH - this.#headerFilled, chunk.length - at);
+        chunk.copy(this.#header, this.#headerFilled, at, at + n);
+        this.#headerFilled += n;
+        at += n;
+        if (this.#headerFilled < BHS_LENGTH) break;
+        this.#startBody();
+      } else {
+        const n = Math.min(this.#rest.length - this.#restFilled, chunk.length - at);
+        chunk.copy(this.#rest, this.#restFilled, at, at + n);
+        this.#restFilled += n;
+        at += n;
       }
-      const bhs = this.#header;
-      const lengths = announcedLengths(bhs);
-      const rest = this.#need > 0 ? this.#take(this.#need) : Buffer.alloc(0);
-      out.push(new Pdu(bhs, rest.subarray(0, lengths.ahs), rest.subarray(lengths.ahs, lengths.ahs + lengths.data)));
-      this.#header = undefined;
-      this.#need = BHS_LENGTH;
+      if (this.#rest !== undefined && this.#restFilled === this.#rest.length) out.push(this.#finish());
     }
     return out;
   }
 
   /** Bytes of a PDU received only in part (for the "truncated PDU" error when the socket closes). */
   get partialBytes(): number {
-    return this.#buffered + (this.#header === undefined ? 0 : BHS_LENGTH);
+    return this.#headerFilled + this.#restFilled;
   }
 
-  #take(n: number): Buffer {
-    const first = this.#chunks[0]!;
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let filled = 0;
-      while (filled < n) {
-        const chunk = this.#chunks[0]!;
-        const m = Math.min(chunk.length, n - filled);
-        chunk.copy(out, filled, 0, m);
-        filled += m;
-        if (m === chunk.length) this.#chunks.shift();
-        else this.#chunks[0] = chunk.subarray(m);
-      }
+  #startBody(): void {
+    const bhs = this.#header;
+    if (this.sender === 'target') checkTargetOpcode(bhs);
+    const lengths = announcedLengths(bhs);
+    if (lengths.data > this.maxDataSegment) {
+      throw new IscsiProtocolError(
+        `the target announced a data segment of ${lengths.data} bytes, above the ${this.maxDataSegment} bytes blockrig declared (MaxRecvDataSegmentLength)`,
+        { details: { announced: lengths.data, limit: this.maxDataSegment } },
+      );
     }
-    this.#buffered -= n;
-    return out;
+    this.#rest = Buffer.allocUnsafe(lengths.ahs + lengths.data + padding(lengths.data));
+    this.#restFilled = 0;
+  }
+
+  #finish(): Pdu {
+    const bhs = this.#header;
+    const rest = this.#rest!;
+    const lengths = announcedLengths(bhs);
+    this.#header = Buffer.allocUnsafe(BHS_LENGTH);
+    this.#headerFilled = 0;
+    this.#rest = undefined;
+    this.#restFilled = 0;
+    return new Pdu(bhs, rest.subarray(0, lengths.ahs), rest.subarray(lengths.ahs, lengths.ahs + lengths.data));
   }
 }

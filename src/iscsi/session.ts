@@ -47,7 +47,8 @@ interface Task {
   readonly transfer: DataTransfer;
   readonly resolve: (result: ScsiResult) => void;
   readonly reject: (err: Error) => void;
-  readonly timer: AbortController;
+  /** When the command was submitted, on the session's clock. */
+  readonly submitted: number;
 }
 
 /** A logged-in session. */
@@ -61,6 +62,8 @@ export class IscsiSession {
   #expStatSn: number;
   #maxCmdSn: number;
   #failure: Error | undefined;
+  #watching = false;
+  readonly #stopWatch = new AbortController();
   #logout: (() => void) | undefined;
   readonly #lostListeners: ((err: Error) => void)[] = [];
 
@@ -108,12 +111,9 @@ export class IscsiSession {
     return new Promise<ScsiResult>((resolve, reject) => {
       const itt = this.#allocateItt();
       const transfer = new DataTransfer(request.readLength ?? 0, request.writeData, this.params);
-      const task: Task = { itt, request, transfer, resolve, reject, timer: new AbortController() };
+      const task: Task = { itt, request, transfer, resolve, reject, submitted: this.clock.now() };
       this.#tasks.set(itt, task);
-      this.clock.sleep(this.timeoutMs, task.timer.signal).then(
-        () => this.#conn.destroy(new TimeoutError(`the iSCSI target at ${this.#conn.portal} did not complete SCSI command 0x${request.cdb[0]!.toString(16)} within ${this.timeoutMs} ms`)),
-        () => undefined,
-      );
+      if (!this.#watching) void this.#watch();
       this.#waiting.push(task);
       this.#pump();
     });
@@ -133,6 +133,30 @@ export class IscsiSession {
     } finally {
       abort.abort();
       this.#conn.destroy(new DisconnectedError(`logged out of the iSCSI session at ${this.#conn.portal}`));
+    }
+  }
+
+  /**
+   * One watchdog per session instead of a timer per command (a timer each costs more than the command on a
+   * fast target): while commands are outstanding it wakes every quarter timeout and fails the session when
+   * the oldest command, which Map order keeps first, has waited the whole timeout. Commands held back by a
+   * closed CmdSN window count too, so a target that never opens its window cannot hang us.
+   */
+  async #watch(): Promise<void> {
+    this.#watching = true;
+    try {
+      while (this.#tasks.size > 0 && this.#failure === undefined) {
+        await this.clock.sleep(Math.max(1, this.timeoutMs / 4), this.#stopWatch.signal);
+        const oldest = this.#tasks.values().next().value;
+        if (oldest !== undefined && this.clock.now() - oldest.submitted >= this.timeoutMs) {
+          const op = oldest.request.cdb[0]!.toString(16);
+          this.#conn.destroy(new TimeoutError(`the iSCSI target at ${this.#conn.portal} did not complete SCSI command 0x${op} within ${this.timeoutMs} ms`));
+        }
+      }
+    } catch {
+      // The session ended while we slept.
+    } finally {
+      this.#watching = false;
     }
   }
 
@@ -269,7 +293,6 @@ export class IscsiSession {
     const overflow = (pdu.flags & 0x04) !== 0;
     const data = task.transfer.finish(status, underflow ? residual : 0, overflow);
     this.#tasks.delete(task.itt);
-    task.timer.abort();
     task.resolve({ status, data, sense: Buffer.from(sense) });
   }
 
@@ -277,10 +300,8 @@ export class IscsiSession {
     if (this.#failure !== undefined) return;
     this.#failure = err;
     this.#waiting.length = 0;
-    for (const task of this.#tasks.values()) {
-      task.timer.abort();
-      task.reject(err);
-    }
+    this.#stopWatch.abort();
+    for (const task of this.#tasks.values()) task.reject(err);
     this.#tasks.clear();
     this.#logout?.();
     for (const listener of this.#lostListeners.splice(0)) listener(err);

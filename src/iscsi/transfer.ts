@@ -21,7 +21,7 @@ export interface DataOutPdu {
 /** Data bookkeeping of one command. */
 export class DataTransfer {
   readonly writeLength: number;
-  readonly #read: Buffer;
+  #read: Buffer | undefined;
   readonly #write: Buffer | undefined;
   #received = 0;
   #nextDataSn = 0;
@@ -33,7 +33,6 @@ export class DataTransfer {
     writeData: Uint8Array | undefined,
     private readonly params: SessionParameters,
   ) {
-    this.#read = readLength > 0 ? Buffer.allocUnsafe(readLength) : Buffer.alloc(0);
     this.#write = writeData === undefined || writeData.length === 0 ? undefined : Buffer.from(writeData.buffer, writeData.byteOffset, writeData.length);
     this.writeLength = this.#write?.length ?? 0;
   }
@@ -76,7 +75,11 @@ export class DataTransfer {
         { details: { offset, length: data.length } },
       );
     }
-    data.copy(this.#read, offset);
+    if (offset === 0 && data.length === this.readLength) this.#read = data; // the whole answer in one PDU: keep it, no copy
+    else {
+      this.#read ??= Buffer.allocUnsafe(this.readLength);
+      data.copy(this.#read, offset);
+    }
     this.#received += data.length;
     this.#nextDataSn++;
   }
@@ -94,7 +97,7 @@ export class DataTransfer {
         });
       }
     }
-    return this.#read.subarray(0, this.#received);
+    return this.#read === undefined ? Buffer.alloc(0) : this.#read.subarray(0, this.#received);
   }
 
   #cut(offset: number, length: number): DataOutPdu[] {
