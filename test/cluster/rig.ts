@@ -14,8 +14,8 @@ export const TEST_SECRET = 'test-cluster-secret-0123456789';
 /** The test user's password (a secret: tests check it never shows up in output). */
 export const TEST_PASSWORD = 'test-password-9876';
 
-/** Short timing so failover happens in about a second. */
-export const FAST_TIMING = { heartbeatMs: 200, agentExpiryMs: 1200, probeMs: 200, storePollMs: 300, retryMs: 200, takeoverMs: 1000, sessionTtlMs: 600_000 };
+/** Short timing so failover happens in about a second; expiry and takeover limits leave room for a loaded CI machine (dead pids are seen at once). */
+export const FAST_TIMING = { heartbeatMs: 200, agentExpiryMs: 3000, probeMs: 200, storePollMs: 300, retryMs: 200, takeoverMs: 3000, sessionTtlMs: 600_000 };
 
 /** Input of `writeRig`: servers and clusters, with paths relative to `dir`. */
 export interface RigSpec {
