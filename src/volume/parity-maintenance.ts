@@ -51,6 +51,7 @@ export abstract class ParityMaintenance extends Volume {
       if (options.signal?.aborted === true) throw new CancelledError(`rebuild of member ${index} of volume ${this.name} cancelled at row ${b}`);
       const e = Math.min(end, b + batch);
       await this.lock.with(b, e, async () => {
+        if (await this.#rebuildBatch(index, b, e, options.verify === true)) return;
         await Promise.all(Array.from({ length: e - b }, (_, k) => this.#rebuildRow(index, b + k, unreadable, options.verify === true)));
       });
       if (this.member(index).state === MemberState.Failed || this.member(index).device !== device) {
@@ -100,6 +101,41 @@ export abstract class ParityMaintenance extends Volume {
     return false;
   }
 
+  /**
+   * Reads rows [start, end) of every member not in `skip` with one request each: the fast path of rebuild
+   * and scrub. Undefined when some member cannot serve the whole range (rebuilding, bad blocks, a read
+   * error); the caller then goes row by row, which handles each case. Failed members read as undefined.
+   */
+  async #readBatch(start: number, end: number, skip: ReadonlySet<number>): Promise<(Buffer | undefined)[] | undefined> {
+    const at = this.layout.memberOffset(start);
+    const len = (end - start) * this.layout.chunkSize;
+    const used = this.members.filter((m) => !skip.has(m.index) && m.state !== MemberState.Failed);
+    if (!used.every((m) => m.state === MemberState.InSync && !m.hasBadBlock(at, len))) return undefined;
+    const reads = await Promise.all(this.members.map((m) => (used.includes(m) ? this.memberRead(m.index, at, len) : Promise.resolve(undefined))));
+    return used.every((m) => reads[m.index] !== undefined) ? reads : undefined;
+  }
+
+  /** Rebuilds rows [start, end) of member `index` from one batch read; false when the row path must do it. */
+  async #rebuildBatch(index: number, start: number, end: number, verify: boolean): Promise<boolean> {
+    const chunk = this.layout.chunkSize;
+    const skip = new Set([index]);
+    const sources = await this.#readBatch(start, end, skip);
+    if (sources === undefined) return false;
+    const out = Buffer.allocUnsafe((end - start) * chunk);
+    for (let row = start; row < end; row++) {
+      const k = row - start;
+      const map = this.layout.rowMap(row);
+      const span = decodeStripe(this.layout, map, sources.map((x) => x?.subarray(k * chunk, (k + 1) * chunk)), chunk);
+      if (span === undefined) return false;
+      (chunkOf(map, span, index) as Buffer).copy(out, k * chunk);
+    }
+    await this.memberWrite(index, this.layout.memberOffset(start), out);
+    if (!verify) return true;
+    // Unchanged sources mean an unchanged reconstruction (see #rebuildSpan for why this suffices).
+    const again = await this.#readBatch(start, end, skip);
+    return again !== undefined && again.every((x, i) => (x === undefined ? sources[i] === undefined : sources[i]?.equals(x) === true));
+  }
+
   async scrubRows(start: number, end: number, options: ScrubOptions = {}): Promise<ScrubResult> {
     this.checkRows(start, end);
     const mismatches: Mismatch[] = [];
@@ -110,8 +146,13 @@ export abstract class ParityMaintenance extends Volume {
       if (options.signal?.aborted === true) throw new CancelledError(`scrub of volume ${this.name} cancelled at row ${b}`);
       const e = Math.min(end, b + batch);
       await this.lock.with(b, e, async () => {
+        const batchRead = await this.#readBatch(b, e, new Set());
         for (let row = b; row < e; row++) {
-          const found = await this.#scrubRow(row, options.repair === true);
+          const k = row - b;
+          const found =
+            batchRead === undefined
+              ? await this.#scrubRow(row, options.repair === true)
+              : await this.#checkRow(row, batchRead.map((x) => x?.subarray(k * this.layout.chunkSize, (k + 1) * this.layout.chunkSize)), options.repair === true);
           if (found === undefined) skipped++;
           else {
             checked++;
@@ -131,12 +172,18 @@ export abstract class ParityMaintenance extends Volume {
 
   /** Checks one row; undefined when it cannot be checked (a member unreadable). */
   async #scrubRow(row: number, repair: boolean): Promise<Mismatch[] | undefined> {
+    const at = this.layout.memberOffset(row);
+    if (!this.members.every((m) => m.readableAt(row))) return undefined;
+    const chunks = await Promise.all(this.members.map((m) => this.memberRead(m.index, at, this.layout.chunkSize)));
+    return this.#checkRow(row, chunks, repair);
+  }
+
+  /** Compares one row's chunks with the parity they should have; repairs when asked. */
+  async #checkRow(row: number, chunks: readonly (Buffer | undefined)[], repair: boolean): Promise<Mismatch[] | undefined> {
     const layout = this.layout;
     const map = layout.rowMap(row);
     const chunk = layout.chunkSize;
     const at = layout.memberOffset(row);
-    if (!this.members.every((m) => m.readableAt(row))) return undefined;
-    const chunks = await Promise.all(this.members.map((m) => this.memberRead(m.index, at, chunk)));
     if (chunks.some((c) => c === undefined)) return undefined;
     const data = map.data.map((m) => chunks[m] as Buffer);
     const p = chunks[map.p as number] as Buffer;

@@ -64,10 +64,10 @@ export function decodeStripe(layout: VolumeLayout, map: RowMap, chunks: readonly
     return undefined;
   }
 
-  if (p !== undefined && (layout.parityChunks === 1 || q !== undefined) && missing.length === 0) {
-    return { data: filled, p, q };
-  }
-  return encodeStripe(layout, filled, length);
+  // Recompute only the syndromes that were lost: Q costs a GF multiply per byte per chunk.
+  const needQ = layout.parityChunks === 2 && q === undefined;
+  if (needQ) return encodeStripe(layout, filled, length);
+  return { data: filled, p: p ?? computeParity(filled, length), q };
 }
 
 /** The chunk member `member` holds in `span` of a row mapped by `map`. */

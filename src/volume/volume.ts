@@ -128,7 +128,11 @@ export abstract class Volume extends BlockDeviceBase {
     const before = this.volumeState;
     this.#setState(m, MemberState.Failed, reason);
     const spare = this.spares.shift();
-    if (spare !== undefined) this.replaceMember(index, spare);
+    if (spare !== undefined) {
+      const old = this.replaceMember(index, spare);
+      // The failed device leaves the volume here, so nobody else would close it (a loop device stays attached).
+      if (this.#ownsMembers) void old?.close().catch(() => undefined);
+    }
     this.#volumeStateChanged(before);
   }
 
