@@ -13,9 +13,10 @@
 import type { Socket } from 'node:net';
 import { mappingFor } from '../errors.js';
 import { mapAllocation } from './allocation.js';
-import { Command, CommandFlag, NbdErrno, ReplyFlag, ReplyType, REQUEST_MAGIC, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from './protocol.js';
+import { Command, CommandFlag, NbdErrno, REQUEST_MAGIC } from './protocol.js';
+import { ReplyWriter, type Answer, type ServerRequest } from './server-replies.js';
 import { SERVER_MAX_PAYLOAD, type ServedExport } from './server-export.js';
-import { ALLOCATION_CONTEXT_ID, type SessionTerms } from './server-negotiation.js';
+import type { SessionTerms } from './server-negotiation.js';
 import { runUnalignedRead, runUnalignedWrite, runUnalignedZeroes } from './server-unaligned.js';
 import type { SocketReader } from './socket-reader.js';
 
@@ -26,29 +27,12 @@ const MAX_UNSENT = 64 * 1024 * 1024;
 /** Largest write payload skipped (read and dropped) to keep the stream in step; above it we disconnect. */
 const MAX_SKIPPABLE = 256 * 1024 * 1024;
 
-/** A decoded request header. */
-interface Request {
-  readonly flags: number;
-  readonly type: number;
-  readonly cookie: Buffer;
-  readonly offset: number;
-  readonly length: number;
-  readonly payload: Buffer | undefined;
-}
-
-/** An answer to send: an errno (0 = success), optional read data or extents, optional message. */
-interface Answer {
-  readonly errno: number;
-  readonly message?: string;
-  readonly data?: Buffer;
-  readonly extents?: readonly { length: number; flags: number }[];
-}
-
 /** One connection after negotiation; see the module comment. */
 export class ServerSession {
   readonly #socket: Socket;
   readonly #reader: SocketReader;
   readonly #terms: SessionTerms;
+  readonly #replies: ReplyWriter;
   readonly #export: ServedExport;
   readonly #log: (message: string) => void;
   readonly #running = new Set<Promise<void>>();
@@ -60,6 +44,7 @@ export class ServerSession {
     this.#socket = socket;
     this.#reader = reader;
     this.#terms = terms;
+    this.#replies = new ReplyWriter(socket, terms.structuredReplies);
     this.#export = terms.export;
     this.#log = log;
     socket.on('drain', () => this.#wakeUp());
@@ -116,7 +101,7 @@ export class ServerSession {
     wake?.();
   }
 
-  async #readRequest(): Promise<Request | undefined> {
+  async #readRequest(): Promise<ServerRequest | undefined> {
     let header: Buffer;
     try {
       header = await this.#reader.read(28);
@@ -148,7 +133,7 @@ export class ServerSession {
     return { flags: header.readUInt16BE(4), type, cookie: Buffer.from(header.subarray(8, 16)), offset, length, payload };
   }
 
-  async #execute(request: Request): Promise<void> {
+  async #execute(request: ServerRequest): Promise<void> {
     const problem = this.#stopping ? { errno: NbdErrno.ESHUTDOWN, message: 'the server is shutting down' } : this.#validate(request);
     let answer: Answer = problem ?? { errno: 0 };
     if (problem === undefined) {
@@ -166,10 +151,10 @@ export class ServerSession {
         answer = { errno: NbdErrno[mappingFor(err).nbd], message };
       }
     }
-    this.#reply(request, answer);
+    this.#replies.send(request, answer);
   }
 
-  #validate(request: Request): Answer | undefined {
+  #validate(request: ServerRequest): Answer | undefined {
     const device = this.#export.device;
     const { type, flags, offset, length } = request;
     const known = CommandFlag.Fua | CommandFlag.NoHole | CommandFlag.Df | CommandFlag.ReqOne;
@@ -191,7 +176,7 @@ export class ServerSession {
     return undefined;
   }
 
-  async #perform(request: Request): Promise<Answer | undefined> {
+  async #perform(request: ServerRequest): Promise<Answer | undefined> {
     const exp = this.#export;
     const device = exp.device;
     const { type, flags, offset, length } = request;
@@ -245,61 +230,4 @@ export class ServerSession {
     }
     return out;
   }
-
-  #reply(request: Request, answer: Answer): void {
-    const socket = this.#socket;
-    if (socket.destroyed) return;
-    const structured = this.#terms.structuredReplies && (request.type === Command.Read || request.type === Command.BlockStatus);
-    if (!structured) {
-      const header = Buffer.allocUnsafe(16);
-      header.writeUInt32BE(SIMPLE_REPLY_MAGIC, 0);
-      header.writeUInt32BE(answer.errno, 4);
-      request.cookie.copy(header, 8);
-      if (answer.errno === 0 && answer.data !== undefined && answer.data.length > 0) this.#send(header, answer.data);
-      else socket.write(header);
-      return;
-    }
-    if (answer.errno !== 0) {
-      const message = Buffer.from((answer.message ?? '').slice(0, 200), 'utf8');
-      const payload = Buffer.alloc(6 + message.length);
-      payload.writeUInt32BE(answer.errno, 0);
-      payload.writeUInt16BE(message.length, 4);
-      message.copy(payload, 6);
-      this.#send(chunkHeader(request.cookie, ReplyType.Error, payload.length), payload);
-    } else if (request.type === Command.BlockStatus) {
-      const extents = answer.extents ?? [];
-      const payload = Buffer.alloc(4 + 8 * extents.length);
-      payload.writeUInt32BE(ALLOCATION_CONTEXT_ID, 0);
-      extents.forEach((e, i) => {
-        payload.writeUInt32BE(e.length, 4 + 8 * i);
-        payload.writeUInt32BE(e.flags, 8 + 8 * i);
-      });
-      this.#send(chunkHeader(request.cookie, ReplyType.BlockStatus, payload.length), payload);
-    } else if (request.length === 0) {
-      socket.write(chunkHeader(request.cookie, ReplyType.None, 0));
-    } else {
-      const header = chunkHeader(request.cookie, ReplyType.OffsetData, 8 + request.length, 8);
-      header.writeUInt32BE(Math.floor(request.offset / 2 ** 32), 20);
-      header.writeUInt32BE(request.offset % 2 ** 32, 24);
-      this.#send(header, answer.data as Buffer);
-    }
-  }
-
-  #send(header: Buffer, body: Buffer): void {
-    this.#socket.cork();
-    this.#socket.write(header);
-    this.#socket.write(body);
-    this.#socket.uncork();
-  }
-}
-
-/** A structured reply chunk header with NBD_REPLY_FLAG_DONE, with `extra` spare bytes after it. */
-function chunkHeader(cookie: Buffer, type: number, length: number, extra = 0): Buffer {
-  const header = Buffer.alloc(20 + extra);
-  header.writeUInt32BE(STRUCTURED_REPLY_MAGIC, 0);
-  header.writeUInt16BE(ReplyFlag.Done, 4);
-  header.writeUInt16BE(type, 6);
-  cookie.copy(header, 8);
-  header.writeUInt32BE(length, 16);
-  return header;
 }
