@@ -18,6 +18,7 @@ import type { AgentCommand, ClusterConfig, CommandResult, Executor, StoredChange
 import { DeviceProber, type ProbeOutcome } from './prober.js';
 import { ServerLink } from './server-link.js';
 import { TaskExecutor } from './task-executor.js';
+import { Transmitter } from './transmitter.js';
 import { ProcessTaskRunner, type TaskRunner } from './task-runner.js';
 
 /** Stored changes kept for servers that fall behind; older ones are pruned (a snapshot replaces them). */
@@ -53,10 +54,7 @@ export class Agent {
   readonly #prober: DeviceProber;
   readonly #executor: TaskExecutor;
   readonly #stop = new AbortController();
-  #needSnapshot = true;
-  #pumping: Promise<void> | null = null;
-  #pumpAgain = false;
-  #wake: (() => void) | null = null;
+  readonly #transmitter: Transmitter;
 
   constructor(options: AgentOptions) {
     const clock = options.clock ?? systemClock;
@@ -77,6 +75,17 @@ export class Agent {
         meta: this.#cluster.meta,
         clock,
       });
+    this.#transmitter = new Transmitter({
+      link: this.#link,
+      store: this.store,
+      serverId: options.serverId,
+      agentId: this.me.agentId,
+      clock,
+      timing: options.rig.config.timing,
+      holdAfterStoreMs: this.#o.holdAfterStoreMs,
+      signal: this.#stop.signal,
+      log: this.#o.log,
+    });
     this.#executor = new TaskExecutor({
       store: this.store,
       runner,
@@ -94,7 +103,7 @@ export class Agent {
 
   /** Starts every loop; resolves once the agent is listening for broadcasts and has stored its config. */
   async start(): Promise<void> {
-    await this.#broadcast.listen(() => this.#kick());
+    await this.#broadcast.listen(() => this.#transmitter.kick());
     this.#beatStore();
     const config = { clusterId: this.#cluster.id, deviceCount: this.#cluster.devices.length, devices: this.#cluster.devices, ...(this.#cluster.meta === undefined ? {} : { meta: this.#cluster.meta }) };
     this.#afterStore(this.store.storeConfig(config, this.#nowIso()));
@@ -105,8 +114,7 @@ export class Agent {
       this.#executor.reconcile();
       if (++beats % 60 === 0) this.store.pruneChanges(KEEP_CHANGES);
     });
-    void this.#loop(this.#timing.heartbeatMs, () => this.#heartbeat());
-    void this.#transmitLoop();
+    this.#transmitter.start();
     void this.#commandLoop();
     this.#o.log(`agent ${this.me.agentId} started (pid ${this.me.pid}); cluster ${this.#cluster.id} has ${this.#cluster.devices.length} devices`);
   }
@@ -114,10 +122,9 @@ export class Agent {
   /** Stops the agent (running driver processes keep running; another agent or a restart adopts them). */
   async stop(): Promise<void> {
     this.#stop.abort();
-    this.#wake?.();
     this.#prober.stop();
     await this.#broadcast.close();
-    await this.#pumping?.catch(() => undefined);
+    await this.#transmitter.settled();
     this.store.close();
   }
 
@@ -157,99 +164,14 @@ export class Agent {
       if (this.#o.holdAfterStoreMs > 0) await this.#o.clock.sleep(this.#o.holdAfterStoreMs, this.#stop.signal).catch(() => undefined);
       const others = this.store.agents().filter((a) => a.agentId !== this.me.agentId && a.host === this.me.host);
       await ChangeBroadcast.notify(others.map((a) => a.socketPath), seq);
-      this.#kick();
+      this.#transmitter.kick();
     };
     void spread();
   }
 
-  /** Wakes the transmit loop. */
-  #kick(): void {
-    this.#pumpAgain = true;
-    this.#wake?.();
-  }
-
-  async #ensureRegistered(): Promise<void> {
-    if (this.#link.registered) return;
-    await this.#link.register();
-    this.#needSnapshot = true;
-    this.#o.log(`agent ${this.me.agentId} registered with server ${this.me.serverId}`);
-  }
-
-  /** Transmits what the server lacks: the whole snapshot after registering, then stored changes in order. */
-  async #pump(): Promise<void> {
-    await this.#ensureRegistered();
-    if (this.#needSnapshot) {
-      const snapshot = this.store.snapshot();
-      await this.#link.report({ snapshot, changes: [] });
-      this.store.markTransmitted(this.me.serverId, snapshot.seq);
-      this.#needSnapshot = false;
-    }
-    for (;;) {
-      const cursor = this.store.transmittedSeq(this.me.serverId);
-      const changes = this.store.changesAfter(cursor, 500);
-      if (changes.length === 0) return;
-      if ((changes[0]?.seq ?? 0) > cursor + 1) {
-        // The changes this server lacks were pruned: a snapshot carries them all.
-        this.#needSnapshot = true;
-        await this.#pump();
-        return;
-      }
-      await this.#link.report({ changes });
-      this.store.markTransmitted(this.me.serverId, changes[changes.length - 1]?.seq ?? 0);
-    }
-  }
-
-  async #transmitLoop(): Promise<void> {
-    while (!this.#stop.signal.aborted) {
-      this.#pumpAgain = false;
-      let delay = this.#timing.storePollMs;
-      try {
-        if (this.#o.holdAfterStoreMs === 0 || this.store.lastSeq() <= this.store.transmittedSeq(this.me.serverId) || !this.#holding()) {
-          this.#pumping = this.#pump();
-          await this.#pumping;
-        }
-      } catch (err) {
-        if (!(isBlockrigError(err) && (err.code === ErrorCode.AgentUnavailable || err.code === ErrorCode.Unauthorized))) this.#o.log(`transmit: ${(err as Error).message}`);
-        delay = this.#timing.retryMs;
-      } finally {
-        this.#pumping = null;
-      }
-      if (this.#pumpAgain) continue;
-      await new Promise<void>((resolve) => {
-        const ac = new AbortController();
-        this.#wake = () => {
-          this.#wake = null;
-          ac.abort();
-          resolve();
-        };
-        this.#o.clock.sleep(delay, ac.signal).then(() => this.#wake?.(), () => undefined);
-      });
-    }
-  }
-
-  /** With the test hold on, changes younger than the hold are not transmitted yet. */
-  #holding(): boolean {
-    const pending = this.store.changesAfter(this.store.transmittedSeq(this.me.serverId), 1)[0];
-    return pending !== undefined && this.#o.clock.wallTime() - Date.parse(pending.at) < this.#o.holdAfterStoreMs;
-  }
-
-  async #heartbeat(): Promise<void> {
-    if (!this.#link.registered) return;
-    try {
-      await this.#link.heartbeat();
-    } catch (err) {
-      // Unknown token (server restarted) or unreachable (server gone, maybe back on another address):
-      // register again, which looks the address up anew and transmits a fresh snapshot.
-      if (isBlockrigError(err, ErrorCode.Unauthorized) || isBlockrigError(err, ErrorCode.AgentUnavailable)) {
-        this.#link.drop();
-        this.#kick();
-      }
-    }
-  }
-
   async #commandLoop(): Promise<void> {
     while (!this.#stop.signal.aborted) {
-      if (!this.#link.registered || this.#needSnapshot) {
+      if (!this.#transmitter.ready) {
         await this.#o.clock.sleep(this.#timing.retryMs, this.#stop.signal).catch(() => undefined);
         continue;
       }
@@ -257,7 +179,7 @@ export class Agent {
         const commands = await this.#link.poll(Math.min(10_000, Math.max(500, Math.floor(this.#timing.agentExpiryMs / 2))));
         for (const command of commands) await this.#answer(command);
       } catch (err) {
-        if (isBlockrigError(err, ErrorCode.AgentUnavailable)) this.#link.drop();
+        if (isBlockrigError(err, ErrorCode.AgentUnavailable)) this.#transmitter.reconnect();
         await this.#o.clock.sleep(this.#timing.retryMs, this.#stop.signal).catch(() => undefined);
       }
     }
