@@ -8,12 +8,13 @@ import { ManualClock } from '../../src/clock.js';
 import { createMemoryDevice } from '../../drivers/memory.js';
 import { NbdServer } from '../../src/nbd/server.js';
 import { runCli, CLI_PATH } from '../support/cli.js';
-import { startProcess, waitFor } from '../support/processes.js';
-import { requireCommand } from '../support/requirements.js';
+import { startProcess, stopProcess, waitFor } from '../support/processes.js';
+import { requireCommand, requireRoot } from '../support/requirements.js';
 import { tempDir } from '../support/temp.js';
 import { startNbdkit } from './peers.js';
 import { RawNbdClient } from './raw-client.js';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 
 const dir = tempDir('blockrig-nbd-cli-');
 const MiB = 1024 * 1024;
@@ -34,6 +35,21 @@ describe('blockrig nbd serve', () => {
     const tail = map.find((e) => e.offset >= MiB);
     expect(tail?.type).toBe(3); // nbdkit memory's unwritten pages: hole and zero, as upstream says
     expect(map.reduce((n, e) => n + e.length, 0)).toBe(16 * MiB);
+  });
+
+  it('exports a loop device, and blockrig device probe reads it back through the nbd driver', async () => {
+    requireRoot('attaching a loop device');
+    const image = join(dir, 'loop.img');
+    writeFileSync(image, Buffer.alloc(4 * MiB, 0x4c));
+    const socketPath = join(dir, 'loop.sock');
+    const server = startProcess(process.execPath, [CLI_PATH, 'nbd', 'serve', `loop://${image}`, '--listen', `unix:${socketPath}`, '--name', 'loop', '--read-only']);
+    await waitFor(() => server.stdout().includes('serving') || server.child.exitCode !== null, 20_000, 'the loop export to listen');
+    expect(server.stdout()).toMatch(/serving loop:\/\/.* as nbd\+unix:\/\/\/loop\?socket=.* \(read-only\)/);
+    const probe = runCli(['device', 'probe', `nbd+unix:///loop?socket=${socketPath}`, '--json']);
+    expect(probe.status, probe.stderr).toBe(0);
+    expect(JSON.parse(probe.stdout)).toMatchObject({ driver: 'nbd', size: 4 * MiB, capabilities: { readOnly: true, multiConn: true } });
+    await stopProcess(server.child);
+    expect(server.child.exitCode).toBe(0);
   });
 
   it('refuses a bad --listen with BLOCKRIG_E_INVALID_ARGUMENT (exit 2)', () => {
