@@ -76,6 +76,19 @@ describe('server API: unauthenticated requests get 401', () => {
     expect(ok.text).not.toContain(TEST_PASSWORD);
   });
 
+  it('the browser session cookie from login works, and logout ends the session', async () => {
+    const res = await fetch(`${server.url}/api/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'admin', password: TEST_PASSWORD }) });
+    const cookie = res.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/^blockrig_session=[^;]+; HttpOnly; SameSite=Strict/);
+    const session = cookie.split(';')[0] ?? '';
+    const viaCookie = await fetch(`${server.url}/api/v1/whoami`, { headers: { cookie: session } });
+    expect(viaCookie.status).toBe(200);
+    expect(await viaCookie.json()).toEqual({ user: 'admin', serverId: 'A' });
+    const sessionToken = ((await res.json()) as { token: string }).token;
+    expect((await call('POST', '/api/v1/logout', {}, sessionToken)).status).toBe(200);
+    expect((await call('GET', '/api/v1/whoami', undefined, sessionToken)).status).toBe(401);
+  });
+
   it('agent endpoints need an agent token: a user token is refused', async () => {
     const res = await call('POST', '/api/v1/agent/report', { changes: [] });
     expect(res.status).toBe(401);
