@@ -1,121 +1,97 @@
 /**
- * `blockrig start`: the interim main job (`npm start`) until the full controller job exists. It does
- * real work on real devices: creates three file-backed member images in `.blockrig/start/`, drives each
- * through the file driver (and, as root, through a kernel loop device with O_DIRECT), writes a pattern,
- * flushes, reads it back and verifies every byte, probes each device, and prints a table with throughput.
+ * `blockrig start` (what `npm start` runs): the embedded rig. Brings up file-backed member devices in a
+ * working folder, the metadata regions, two clusters, two servers with the dashboard, one agent per
+ * server at each cluster, the controllers and the raid5 and raid1 volumes exported over NBD (each as far
+ * as this build has it), prints the URLs, NBD URIs and a login, and runs until Ctrl-C or SIGTERM, when it
+ * stops everything it started. `--demo` also plays a short scenario to watch in the dashboard.
  */
-import { mkdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { openDevice } from '../../../drivers/index.js';
-import { systemClock, type Clock } from '../../clock.js';
-import { InvalidArgumentError } from '../../errors.js';
-import { formatRate, formatSize, parseSize } from '../../units.js';
-import { action, type CommandModule } from '../command.js';
-import { printJson, printTable } from '../output.js';
-import { PATTERN_CHUNK, writeAndVerify } from '../pattern-check.js';
-import { probeDevice } from './device.js';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { formatSize, parseSize } from '../../units.js';
+import { detectCapabilities } from '../../rig/capabilities.js';
+import { playDemo } from '../../rig/demo.js';
+import { EmbeddedRig, type RigReady } from '../../rig/embedded-rig.js';
+import { action, parseArgs, type CommandModule } from '../command.js';
+import { untilSignal } from './server.js';
 
-/** One verified device in the start report. */
-export interface StartRow {
-  member: string;
-  uri: string;
-  driver: string;
-  size: number;
-  logicalBlockSize: number;
-  physicalBlockSize: number;
-  patternBytes: number;
-  writeBytesPerSecond: number;
-  readBytesPerSecond: number;
-  verified: boolean;
-  signature: string | null;
-}
+const StartOptions = z.object({
+  dir: z.string().min(1),
+  size: z.string(),
+  demo: z.boolean().optional(),
+  json: z.boolean().optional(),
+});
 
-const MEMBERS = 3;
-const CHUNK = PATTERN_CHUNK;
-
-/** Runs the start job in `dir`; returns one row per device exercised. */
-export async function runStartJob(options: { dir: string; size: number; pattern: number; loop: boolean; clock?: Clock }): Promise<StartRow[]> {
-  const clock = options.clock ?? systemClock;
-  const work = join(options.dir, 'start');
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  const rows: StartRow[] = [];
-  for (let member = 0; member < MEMBERS; member++) {
-    const image = join(work, `member${member}.img`);
-    const uris = [`file://${image}?create=1&size=${options.size}`];
-    if (options.loop) uris.push(`loop://${image}?direct=1`);
-    for (const [pass, uri] of uris.entries()) {
-      const dev = await openDevice(uri);
-      let speeds;
-      try {
-        speeds = await writeAndVerify(dev, { seed: member * 16 + pass + 1, bytes: patternBytes(options.pattern, dev.size), clock });
-      } finally {
-        await dev.close();
-      }
-      const probed = await probeDevice(uri.replace(/\?create=1&size=\d+$/, ''));
-      rows.push({
-        member: `member${member}`,
-        uri: probed.uri,
-        driver: probed.driver,
-        size: probed.size,
-        logicalBlockSize: probed.logicalBlockSize,
-        physicalBlockSize: probed.physicalBlockSize,
-        patternBytes: patternBytes(options.pattern, probed.size),
-        writeBytesPerSecond: speeds.writeBytesPerSecond,
-        readBytesPerSecond: speeds.readBytesPerSecond,
-        verified: true,
-        signature: probed.signature?.description ?? null,
-      });
-    }
+function printReady(ready: RigReady): void {
+  const w = (line = ''): boolean => process.stdout.write(`${line}\n`);
+  w();
+  w('blockrig is running.');
+  w();
+  w('Dashboard (either server; each shows every cluster and offers the other if it dies):');
+  for (const d of ready.dashboards) w(`  server ${d.server} (on cluster ${d.cluster}): ${d.url}/`);
+  w(`Login: user ${ready.user}, password ${ready.password}   (also in ${ready.passwordFile})`);
+  w();
+  if (ready.exports.length > 0) {
+    w('NBD exports (try: nbdinfo URI):');
+    for (const e of ready.exports) w(`  ${e.volume} (${e.level}, ${formatSize(e.size)}, cluster ${e.cluster}): ${e.uri}`);
+    w();
   }
-  return rows;
+  w('CLI (another terminal):');
+  w(`  export BLOCKRIG_SERVER=${ready.dashboards.map((d) => d.url).join(',')}`);
+  w(`  export BLOCKRIG_PASSWORD=$(cat ${ready.passwordFile})`);
+  w('  npx blockrig status');
+  w('  npx blockrig task submit checksum --cluster c1 --partitions 8 --wait');
+  w();
+  for (const m of ready.missing) w(`not in this build: ${m}`);
+  if (ready.missing.length > 0) w();
+  w(`Working folder: ${ready.configPath.replace(/\/rig\.yaml$/, '')} (logs of every process are there). Ctrl-C stops everything.`);
+  w('ready');
 }
 
-/** Whole 1 MiB chunks of pattern that fit on the device. */
-function patternBytes(wanted: number, size: number): number {
-  return Math.floor(Math.min(wanted, size) / CHUNK) * CHUNK;
-}
-
-/** True when this process may attach loop devices. */
-function canUseLoop(): boolean {
-  return process.getuid?.() === 0;
-}
-
-/** Registers `blockrig start`. */
 export const startCommand: CommandModule = (program) => {
   program
     .command('start')
-    .description('the main job (interim): create 3 member images, drive each through the file and loop drivers, verify a pattern, print throughput')
-    .option('--dir <path>', 'working folder', '.blockrig')
-    .option('--size <size>', 'size of each member image', '64MiB')
-    .option('--pattern <size>', 'bytes of pattern written and verified per device', '32MiB')
-    .option('--no-loop', 'skip the loop devices even when running as root')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  npm start\n  blockrig start --size 256MiB --pattern 128MiB\n  blockrig start --no-loop --json')
+    .description('the main job: an embedded rig (devices, metadata regions, two clusters, two servers with the dashboard, agents, controllers, volumes over NBD) until Ctrl-C')
+    .option('--dir <path>', 'working folder (recreated on each start)', '.blockrig/rig')
+    .option('--size <size>', 'size of each member device image', '64MiB')
+    .option('--demo', 'also play a short scenario: tasks through both servers, a member fails and the spare rebuilds, a device goes missing and returns')
+    .option('--json', 'print one JSON line {"event":"ready",...} instead of the text (the login password is included: it is the only way to log in)')
+    .addHelpText('after', '\nExamples:\n  npm start\n  npm start -- --demo\n  blockrig start --dir /tmp/rig --size 256MiB --json\n\nPrints "ready" when everything answers; Ctrl-C (or SIGTERM) stops every process it started.')
     .action(
-      action(async (options: { dir: string; size: string; pattern: string; loop: boolean; json?: boolean }) => {
-        const size = parseSize(options.size, '--size');
-        const pattern = parseSize(options.pattern, '--pattern');
-        if (pattern < CHUNK) throw new InvalidArgumentError(`--pattern ${options.pattern} is below 1 MiB: give at least 1MiB`, { details: { field: '--pattern', value: options.pattern } });
-        const loop = options.loop && canUseLoop();
-        const rows = await runStartJob({ dir: resolve(options.dir), size, pattern: Math.floor(pattern / CHUNK) * CHUNK, loop });
-        if (options.json === true) {
-          printJson({ workDir: resolve(options.dir, 'start'), loopDevices: loop, devices: rows });
-          return;
-        }
-        printTable(rows, {
-          MEMBER: (r) => r.member,
-          DRIVER: (r) => r.driver,
-          DEVICE: (r) => r.uri,
-          SIZE: (r) => formatSize(r.size),
-          BLOCKS: (r) => `${r.logicalBlockSize}/${r.physicalBlockSize}`,
-          WRITE: (r) => formatRate(r.writeBytesPerSecond),
-          READ: (r) => formatRate(r.readBytesPerSecond),
-          VERIFIED: (r) => `${formatSize(r.patternBytes)} ok`,
-          SIGNATURE: (r) => r.signature ?? '-',
+      action(async (opts: Record<string, unknown>, cmd: Command) => {
+        const o = parseArgs(StartOptions, opts);
+        const member = parseSize(o.size, '--size');
+        const rig = new EmbeddedRig({
+          dir: resolve(o.dir),
+          cliPath: resolve(process.argv[1] ?? 'dist/cli.js'),
+          capabilities: detectCapabilities(cmd.parent ?? cmd),
+          sizes: { member, meta: 16 << 20 },
+          log: (line) => void process.stderr.write(`[start] ${line}\n`),
         });
-        if (!loop) process.stdout.write(`loop devices skipped (${options.loop ? 'not running as root' : '--no-loop'})\n`);
-        process.stdout.write(`all ${rows.length} devices verified; images in ${resolve(options.dir, 'start')}\n`);
+        const signal = untilSignal();
+        let stopped = false;
+        void signal.then(() => (stopped = true));
+        try {
+          const ready = await Promise.race([rig.start(), signal.then(() => null)]);
+          if (ready !== null) {
+            if (o.json === true) process.stdout.write(`${JSON.stringify({ event: 'ready', ...ready })}\n`);
+            else printReady(ready);
+            if (o.demo === true && !stopped) {
+              const abort = new AbortController();
+              void signal.then(() => abort.abort());
+              await playDemo(rig, ready, (line) => void process.stdout.write(`[demo] ${line}\n`), abort.signal).catch((err: unknown) => {
+                if (!abort.signal.aborted) process.stdout.write(`[demo] stopped: ${err instanceof Error ? err.message : String(err)}\n`);
+              });
+              if (!stopped) process.stdout.write('[demo] done; the rig keeps running until Ctrl-C\n');
+            }
+            await signal;
+          }
+        } finally {
+          process.stderr.write('[start] stopping every process the rig started...\n');
+          await rig.stop();
+          process.stderr.write('[start] stopped\n');
+        }
+        if (o.json === true) process.stdout.write(`${JSON.stringify({ event: 'stopped' })}\n`);
       }),
     );
 };
