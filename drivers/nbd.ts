@@ -17,7 +17,7 @@ import { BlockDeviceBase, NO_CAPABILITIES } from './base.js';
 import type { DriverDescriptor } from './registry.js';
 import type { BlockDevice, OpenOptions } from './types.js';
 import type { DeviceUri } from './uri.js';
-import { booleanParam, redactUri } from './uri.js';
+import { booleanParam, parseDeviceUri, redactUri } from './uri.js';
 import { systemClock, type Clock } from '../src/clock.js';
 import { InvalidUriError } from '../src/errors.js';
 import { parseDurationParam, parseNbdUri, type NbdAddress } from '../src/nbd/address.js';
@@ -159,10 +159,16 @@ export class NbdDevice extends BlockDeviceBase implements AllocationMapper {
   }
 }
 
-/** Opens an NBD export by URI (see the module comment for the options). */
-export function openNbdDevice(uriText: string, options: NbdDeviceOptions = {}): Promise<NbdDevice> {
+/** The query options an NBD URI may carry. */
+const URI_OPTIONS = ['socket', 'connections', 'timeout', 'connectTimeout', 'reconnect', 'structured'];
+
+/** Opens an NBD export by URI (see the module comment for the options). Bad URIs reject with `BLOCKRIG_E_INVALID_URI`. */
+export async function openNbdDevice(uriText: string, options: NbdDeviceOptions = {}): Promise<NbdDevice> {
   const parsed = parseNbdUri(uriText);
   const p = parsed.params;
+  for (const key of p.keys()) {
+    if (!URI_OPTIONS.includes(key)) throw new InvalidUriError(uriText, `unknown option "${key}"; NBD URIs take ${URI_OPTIONS.join(', ')}`);
+  }
   const connections = Number(p.get('connections') ?? options.connections ?? 4);
   if (!Number.isInteger(connections) || connections < 1 || connections > 16) throw new InvalidUriError(uriText, `connections=${p.get('connections')} must be a whole number from 1 to 16`);
   return NbdDevice.open(parsed, redactUri(uriText), {
@@ -171,11 +177,12 @@ export function openNbdDevice(uriText: string, options: NbdDeviceOptions = {}): 
     timeoutMs: parseDurationParam(uriText, 'timeout', p.get('timeout'), options.timeoutMs ?? 30_000),
     connectTimeoutMs: parseDurationParam(uriText, 'connectTimeout', p.get('connectTimeout'), options.connectTimeoutMs ?? 10_000),
     reconnectMs: parseDurationParam(uriText, 'reconnect', p.get('reconnect'), options.reconnectMs ?? 30_000),
+    structuredReplies: options.structuredReplies ?? booleanParam(parseDeviceUri(uriText), 'structured', true),
   });
 }
 
 function openFromRegistry(uri: DeviceUri, options: OpenOptions): Promise<BlockDevice> {
-  return openNbdDevice(uri.text, { readOnly: options.readOnly ?? false, structuredReplies: booleanParam(uri, 'structured', true) });
+  return openNbdDevice(uri.text, { readOnly: options.readOnly ?? false });
 }
 
 /** Registry entry of the NBD client driver. */

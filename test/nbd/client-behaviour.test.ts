@@ -27,6 +27,25 @@ function u64(n: number): Buffer {
   return b;
 }
 
+describe('nbd client URIs', () => {
+  it.each([
+    ['nbds://host/disk', 'TLS'],
+    ['nbd+unix:///disk', 'socket=PATH'],
+    ['nbd://localhost/disk?conections=4', 'unknown option "conections"'],
+    ['nbd://localhost/disk?connections=0', 'from 1 to 16'],
+    ['nbd://localhost/disk?timeout=soon', 'duration'],
+    ['nbd://localhost/disk?structured=maybe', 'structured=maybe'],
+  ])('rejects %s naming the problem', async (uri, problem) => {
+    const opening = openNbdDevice(uri);
+    await expect(opening).rejects.toMatchObject({ code: ErrorCode.InvalidUri });
+    await expect(opening).rejects.toThrow(problem);
+  });
+
+  it('reports a server that is not there with BLOCKRIG_E_DISCONNECTED', async () => {
+    await expect(openNbdDevice(`nbd+unix:///disk?socket=${join(dir, 'nobody.sock')}`)).rejects.toMatchObject({ code: ErrorCode.Disconnected });
+  });
+});
+
 describe('nbd client against scripted servers', () => {
   it('falls back to NBD_OPT_EXPORT_NAME when GO is unsupported, using simple replies', async () => {
     const medium = Buffer.alloc(4 * MiB);
