@@ -3,6 +3,7 @@ import type { CommandModule } from '../command.js';
 import { agentCommands } from './agent.js';
 import { clusterCommands } from './cluster.js';
 import { deviceCommands } from './device.js';
+import { hilCommands } from './hil.js';
 import { nbdCommands } from './nbd.js';
 import { rigViewCommands } from './rig-view.js';
 import { serialCommands } from './serial.js';
@@ -11,4 +12,4 @@ import { startCommand } from './start.js';
 import { taskRemoteCommands } from './task-remote.js';
 import { volumeCommands } from './volume.js';
 
-export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands, nbdCommands, serverCommands, agentCommands, clusterCommands, volumeCommands, rigViewCommands, taskRemoteCommands];
+export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands, nbdCommands, serverCommands, agentCommands, clusterCommands, volumeCommands, rigViewCommands, taskRemoteCommands, hilCommands];

@@ -1,0 +1,91 @@
+/**
+ * Builds the rig's member devices: an image file per device (sparse), opened through the driver layer as a
+ * file, a kernel loop device, an nbdkit export (with its error, delay and rate filters) or a qemu-nbd
+ * export, or held in memory. Every device is wrapped in the fault driver with a seed derived from the
+ * scenario's, so every fault the timeline injects goes through the same documented rule engine and
+ * replays the same way under the same seed.
+ */
+import { existsSync } from 'node:fs';
+import { truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openDevice } from '../../drivers/index.js';
+import { createFaultDevice, type FaultDevice } from '../../drivers/fault.js';
+import { createMemoryDevice } from '../../drivers/memory.js';
+import type { Clock } from '../../src/clock.js';
+import type { RigDevice } from '../scenario/schema.js';
+import { findProgram, waitUntil, type ProcessSupervisor, type RigProcess } from './processes.js';
+
+/** One member device of a running rig. */
+export interface BuiltDevice {
+  readonly spec: RigDevice;
+  /** The fault wrapper the volume uses. */
+  readonly device: FaultDevice;
+  /** The image file behind it (none for memory). */
+  readonly image: string | undefined;
+  /** The nbdkit or qemu-nbd process serving it. */
+  readonly server: RigProcess | undefined;
+}
+
+/** What `buildDevice` needs from the run. */
+export interface DeviceBuildContext {
+  readonly workDir: string;
+  readonly seed: number;
+  readonly index: number;
+  readonly processes: ProcessSupervisor;
+  readonly clock: Clock;
+}
+
+/** Creates and opens one device; the caller closes `device` (which detaches loop devices) at teardown. */
+export async function buildDevice(spec: RigDevice, ctx: DeviceBuildContext): Promise<BuiltDevice> {
+  const faultOptions = { seed: (ctx.seed * 1_000_003 + ctx.index * 7919) >>> 0, clock: ctx.clock, uri: `fault:${spec.name}` };
+  if (spec.kind === 'memory') {
+    return { spec, image: undefined, server: undefined, device: createFaultDevice(createMemoryDevice({ size: spec.size }), faultOptions) };
+  }
+  const image = join(ctx.workDir, `${spec.name}.img`);
+  await writeFile(image, '');
+  await truncate(image, spec.size);
+  let server: RigProcess | undefined;
+  let uri: string;
+  if (spec.kind === 'file') uri = image;
+  else if (spec.kind === 'loop') uri = `loop://${image}`;
+  else {
+    const socket = join(ctx.workDir, `${spec.name}.sock`);
+    server = spec.kind === 'nbdkit' ? await startNbdkit(spec, image, socket, ctx) : await startQemuNbd(spec, image, socket, ctx);
+    await waitUntil(() => existsSync(socket) || server?.exited === true, 10_000, `${spec.kind} to listen on ${socket}`, ctx.clock);
+    if (server.exited) throw new Error(`${spec.kind} for device ${spec.name} exited at start:\n${server.log()}`);
+    uri = `nbd+unix:///${spec.name}?socket=${socket}`;
+  }
+  const inner = await openDevice(uri);
+  return { spec, image, server, device: createFaultDevice(inner, faultOptions) };
+}
+
+/** nbdkit's file plugin behind the filters the scenario asks for, in the order error, delay, rate. */
+async function startNbdkit(spec: RigDevice, image: string, socket: string, ctx: DeviceBuildContext): Promise<RigProcess> {
+  const nbdkit = findProgram('nbdkit', 'nbdkit');
+  const filters: string[] = [];
+  const params: string[] = [];
+  const f = spec.filters;
+  if (f?.error !== undefined) {
+    const armFile = join(ctx.workDir, `${spec.name}.errors-armed`);
+    if (f.error.armed) await writeFile(armFile, '');
+    filters.push('--filter=error');
+    params.push(`error-rate=${f.error.rate}`, `error-file=${armFile}`);
+  }
+  if (f?.delay !== undefined) {
+    filters.push('--filter=delay');
+    params.push(`delay-read=${f.delay}ms`, `delay-write=${f.delay}ms`);
+  }
+  if (f?.rate !== undefined) {
+    filters.push('--filter=rate');
+    params.push(`rate=${f.rate}`);
+  }
+  // -f keeps nbdkit in the foreground so the pid we hold is the server's; --exit-with-parent stops it even
+  // when blockrig itself is killed with SIGKILL.
+  return ctx.processes.start(`nbdkit:${spec.name}`, nbdkit, ['-f', '--exit-with-parent', '-U', socket, '-e', spec.name, ...filters, 'file', `file=${image}`, ...params]);
+}
+
+/** qemu-nbd serving the raw image; --persistent keeps it up across client reconnects. */
+function startQemuNbd(spec: RigDevice, image: string, socket: string, ctx: DeviceBuildContext): Promise<RigProcess> {
+  const qemuNbd = findProgram('qemu-nbd', 'qemu-utils');
+  return ctx.processes.start(`qemu-nbd:${spec.name}`, qemuNbd, ['-f', 'raw', '-k', socket, '-x', spec.name, '--persistent', '--shared=8', image]);
+}

@@ -1,0 +1,80 @@
+/**
+ * Checks a run's outcome against the scenario's `expect` block. Each expectation becomes one result with
+ * what was expected, what happened, and the line of the scenario file that asked for it, so a failure in
+ * JUnit or the HTML report says where and why. Faults that never fired or could not be injected are
+ * results too: a scenario whose fault did not happen proved nothing.
+ */
+import type { LoadedScenario, SourcePosition } from '../scenario/load.js';
+import type { CountRange } from '../scenario/schema.js';
+import type { FaultRecord } from './faults.js';
+import type { WorkloadResult } from './workload.js';
+
+/** The facts of a finished run that expectations are checked against. */
+export interface RunOutcome {
+  readonly task: 'completed' | 'failed';
+  readonly taskError: string | undefined;
+  readonly taskMs: number;
+  /** Mismatching 512-byte sectors found by the scrub task. */
+  readonly mismatchSectors: number;
+  /** Mismatching sectors found by the check-only scrub after the task (undefined: not run). */
+  readonly afterCheckSectors: number | undefined;
+  readonly workload: WorkloadResult | undefined;
+  readonly volumeState: string;
+  /** Member state by rig device name. */
+  readonly memberStates: ReadonlyMap<string, string>;
+  readonly reclaimed: number;
+  readonly faults: readonly FaultRecord[];
+}
+
+/** One checked expectation. */
+export interface ExpectationResult {
+  /** "expect.task", "fault 2", ... */
+  readonly name: string;
+  readonly passed: boolean;
+  readonly expected: string;
+  readonly actual: string;
+  readonly where: SourcePosition;
+}
+
+/** Checks every expectation the scenario states, plus that every fault fired. */
+export function checkExpectations(loaded: LoadedScenario, o: RunOutcome): ExpectationResult[] {
+  const e = loaded.scenario.expect;
+  const results: ExpectationResult[] = [];
+  const add = (path: (string | number)[], expected: string, actual: string, passed: boolean): void => {
+    results.push({ name: path.join('.'), passed, expected, actual, where: loaded.positionOf(path) });
+  };
+  if (e.task !== undefined) add(['expect', 'task'], e.task, o.task === 'failed' ? `failed: ${o.taskError ?? 'unknown error'}` : 'completed', e.task === o.task);
+  if (e.mismatches !== undefined) add(['expect', 'mismatches'], describeRange(e.mismatches), `${o.mismatchSectors} sectors`, inRange(e.mismatches, o.mismatchSectors));
+  if (e.dataVerified !== undefined) {
+    const w = o.workload;
+    const actual = w === undefined ? 'no workload ran' : w.verified ? `verified ${w.bytesVerified} bytes` : `not verified: ${w.problem ?? 'unknown'}`;
+    add(['expect', 'dataVerified'], e.dataVerified ? 'every byte reads back as written' : 'data not verified', actual, (w?.verified ?? false) === e.dataVerified);
+  }
+  if (e.consistent !== undefined) {
+    const actual = o.afterCheckSectors === undefined ? 'check not possible' : `${o.afterCheckSectors} mismatching sectors`;
+    add(['expect', 'consistent'], e.consistent ? '0 mismatching sectors' : 'mismatches', actual, o.afterCheckSectors !== undefined && (o.afterCheckSectors === 0) === e.consistent);
+  }
+  if (e.within !== undefined) add(['expect', 'within'], `task done within ${e.within} ms`, `${o.taskMs} ms`, o.taskMs <= e.within);
+  if (e.volume !== undefined) add(['expect', 'volume'], e.volume, o.volumeState, o.volumeState === e.volume);
+  for (const [name, state] of Object.entries(e.members ?? {})) {
+    const actual = o.memberStates.get(name) ?? 'not a member';
+    add(['expect', 'members', name], state, actual, actual === state);
+  }
+  if (e.reclaimed !== undefined) add(['expect', 'reclaimed'], describeRange(e.reclaimed), `${o.reclaimed} partitions`, inRange(e.reclaimed, o.reclaimed));
+  for (const f of o.faults) {
+    const actual = f.error !== undefined ? `could not be injected: ${f.error}` : f.firedAtMs === undefined ? 'never fired (the task ended first)' : `fired at ${f.firedAtMs} ms`;
+    add(['faults', f.index], `${f.label} fires`, actual, f.error === undefined && f.firedAtMs !== undefined);
+  }
+  return results;
+}
+
+function inRange(r: CountRange, n: number): boolean {
+  if (typeof r === 'number') return n === r;
+  return (r.min === undefined || n >= r.min) && (r.max === undefined || n <= r.max);
+}
+
+function describeRange(r: CountRange): string {
+  if (typeof r === 'number') return `exactly ${r}`;
+  if (r.min !== undefined && r.max !== undefined) return `${r.min} to ${r.max}`;
+  return r.min !== undefined ? `at least ${r.min}` : r.max !== undefined ? `at most ${r.max}` : 'any number';
+}

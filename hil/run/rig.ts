@@ -1,0 +1,75 @@
+/**
+ * Builds a scenario's rig: the relay (when the scenario has serial hardware), every member device, and the
+ * volume over them. Every piece is registered with the run's `Teardown` as soon as it exists.
+ */
+import { createVolume, type Volume } from '../../src/volume/index.js';
+import type { Clock } from '../../src/clock.js';
+import { buildDevice, type BuiltDevice } from '../rig/devices.js';
+import type { ProcessSupervisor } from '../rig/processes.js';
+import { buildRelay, type RigRelay } from '../rig/relay.js';
+import type { Teardown } from '../rig/teardown.js';
+import type { Scenario } from '../scenario/schema.js';
+
+/** A built rig. */
+export interface Rig {
+  readonly devices: ReadonlyMap<string, BuiltDevice>;
+  readonly relay: RigRelay | undefined;
+  readonly volume: Volume;
+}
+
+/** What building needs from the run. */
+export interface RigContext {
+  readonly workDir: string;
+  readonly seed: number;
+  readonly clock: Clock;
+  readonly processes: ProcessSupervisor;
+  readonly teardown: Teardown;
+  readonly log: (line: string) => void;
+}
+
+/** Builds relay, devices and volume, in that order. */
+export async function buildRig(s: Scenario, ctx: RigContext): Promise<Rig> {
+  const devices = new Map<string, BuiltDevice>();
+  let relay: RigRelay | undefined;
+  if (s.rig.serial !== undefined) {
+    relay = await buildRelay(s.rig.serial.relay, {
+      workDir: ctx.workDir,
+      processes: ctx.processes,
+      clock: ctx.clock,
+      onPower: (channel, on) => {
+        for (const d of devices.values()) {
+          if (d.spec.power !== channel) continue;
+          ctx.log(`relay: channel ${channel} ${on ? 'on' : 'off'}: device ${d.spec.name} ${on ? 'powered' : 'without power'}`);
+          d.device.setOffline(!on, `relay channel ${channel} off`);
+        }
+      },
+    });
+    const built = relay;
+    ctx.teardown.push('close the relay ports', () => built.close());
+    ctx.log(`relay: ${s.rig.serial.relay.path ?? `simulated board on ${relay.path}`}`);
+  }
+  let index = 0;
+  for (const spec of s.rig.devices) {
+    const built = await buildDevice(spec, { workDir: ctx.workDir, seed: ctx.seed, index: index++, processes: ctx.processes, clock: ctx.clock });
+    devices.set(spec.name, built);
+    ctx.teardown.push(`close device ${spec.name}`, () => built.device.close());
+    ctx.log(`device ${spec.name}: ${spec.kind}, ${spec.size} bytes, ${built.device.inner.uri}`);
+  }
+  const member = (name: string): BuiltDevice['device'] => {
+    const d = devices.get(name);
+    if (d === undefined) throw new Error(`no device ${name}`);
+    return d.device;
+  };
+  const volume = createVolume({
+    name: s.volume.name,
+    level: s.volume.level,
+    chunkSize: s.volume.chunk,
+    members: s.volume.members.map(member),
+    spares: s.volume.spares.map(member),
+    ownsMembers: false,
+    clock: ctx.clock,
+  });
+  ctx.teardown.push(`close volume ${s.volume.name}`, () => volume.close());
+  ctx.log(`volume ${s.volume.name}: ${s.volume.level}, ${volume.layout.rows} rows of ${s.volume.chunk} bytes, ${volume.size} bytes`);
+  return { devices, relay, volume };
+}

@@ -1,0 +1,51 @@
+/**
+ * Turns the scenario's task into the step work the controllers run: a rebuild fails the named member,
+ * puts the replacement device in its slot and rebuilds rows onto it; a scrub checks (and repairs) rows.
+ * Both are idempotent per row range, as reclaimed partitions need.
+ */
+import type { Scenario } from '../scenario/schema.js';
+import type { StepWork } from './controllers.js';
+import type { Rig } from './rig.js';
+
+/** A task ready to run. */
+export interface PreparedTask {
+  readonly work: StepWork;
+  /** One line for the run log. */
+  readonly describe: string;
+  /** Mismatching 512-byte sectors found so far (scrub); 0 for a rebuild. */
+  mismatchSectors(): number;
+}
+
+/** Sets the volume up for the task and returns its step work. */
+export function prepareTask(s: Scenario, rig: Rig): PreparedTask {
+  const volume = rig.volume;
+  const task = s.task;
+  if (task.kind === 'rebuild') {
+    const replacement = rig.devices.get(task.with);
+    if (replacement === undefined) throw new Error(`no device ${task.with}`);
+    volume.failMember(task.member, 'failed by the scenario for a rebuild');
+    // A spare may already have taken the slot; otherwise the scenario's replacement does.
+    if (volume.member(task.member).state === 'failed') volume.replaceMember(task.member, replacement.device);
+    return {
+      describe: `member ${task.member} (${s.volume.members[task.member] ?? '?'}) failed, rebuilding onto ${volume.member(task.member).device?.uri ?? '?'}`,
+      work: async (start, end, signal) => {
+        // A redone step may find the member already complete (the killed owner's last I/O landed and
+        // finished the rebuild): that is the idempotent outcome, not a conflict.
+        const slot = volume.member(task.member);
+        if (slot.state === 'in-sync' && slot.device === replacement.device) return;
+        await volume.rebuildRows(task.member, start, end, { signal });
+      },
+      mismatchSectors: () => 0,
+    };
+  }
+  // A reclaimed step is redone; a repairing redo finds nothing left, so keep the largest count per step.
+  const found = new Map<number, number>();
+  return {
+    describe: `${task.repair ? 'check and repair' : 'check'} of ${volume.layout.rows} rows`,
+    work: async (start, end, signal) => {
+      const result = await volume.scrubRows(start, end, { repair: task.repair, signal });
+      found.set(start, Math.max(found.get(start) ?? 0, result.mismatchBytes / 512));
+    },
+    mismatchSectors: () => [...found.values()].reduce((a, b) => a + b, 0),
+  };
+}

@@ -1,0 +1,248 @@
+/**
+ * The scenario contract: what a HIL scenario YAML file may say, validated with zod where it enters
+ * (`loadScenario`). `docs/hil.md` is the guide to every field; this file is the single source of truth
+ * and the docs' schema section mirrors it.
+ *
+ * A scenario is a rig (member devices and serial hardware), a volume over those devices, controllers, an
+ * optional workload, one maintenance task, faults on a timeline (milliseconds after the task starts) or at
+ * a progress point (a percentage of the task's partitions complete), and expectations checked at the end.
+ * Cross-field rules (a fault naming a device that the rig lacks, a power cut on a device without a relay
+ * channel) are checked in `superRefine` so that their errors carry the path of the offending field.
+ */
+import { z } from 'zod';
+import { faultRuleSchema } from '../../drivers/fault-rules.js';
+import { parseSize } from '../../src/units.js';
+
+/** A byte count: a number or a string with a unit ("16MiB"). */
+const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  try {
+    return parseSize(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+/** A duration: milliseconds as a number, or "250ms", "2s", "1.5s". */
+export const durationSchema = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$/.exec(v);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration: write milliseconds or a number with ms, s or m (250ms, 2s)` });
+    return z.NEVER;
+  }
+  return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000);
+});
+
+const deviceName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a device name is 1-32 lower-case letters, digits or "-", starting with a letter');
+
+/** nbdkit filters in front of a file-backed export (nbdkit-error-filter, -delay-filter, -rate-filter). */
+const nbdkitFilters = z.strictObject({
+  /** Fraction (0..1) of requests that fail with EIO while the fault is armed (always, unless `armed: false`). */
+  error: z.strictObject({ rate: z.number().min(0).max(1), armed: z.boolean().default(true) }).optional(),
+  /** Delay added to every read and write. */
+  delay: durationSchema.optional(),
+  /** Bandwidth limit, bits per second as nbdkit takes it ("10M"). */
+  rate: z.string().regex(/^\d+[KMG]?$/, 'a rate is a number of bits per second with an optional K, M or G').optional(),
+});
+
+/** One member device of the rig. Every device is wrapped in the fault driver so faults can reach it. */
+export const rigDeviceSchema = z.strictObject({
+  name: deviceName,
+  /**
+   * file: an image file; loop: the image attached to a kernel loop device; memory: RAM; nbdkit: the image
+   * served by nbdkit over a unix socket (with `filters`); qemu-nbd: the image served by qemu-nbd.
+   */
+  kind: z.enum(['file', 'loop', 'memory', 'nbdkit', 'qemu-nbd']),
+  size,
+  filters: nbdkitFilters.optional(),
+  /** Relay channel (1-based) that powers this device; cutting it takes the device offline. */
+  power: z.number().int().min(1).max(64).optional(),
+});
+
+/** Serial hardware of the rig. */
+export const serialSchema = z.strictObject({
+  relay: z.strictObject({
+    /** Path of a real relay board; omitted: a simulated board behind a socat pseudo-terminal pair. */
+    path: z.string().min(1).optional(),
+    channels: z.number().int().min(1).max(64).default(8),
+  }),
+});
+
+const rigSchema = z.strictObject({
+  devices: z.array(rigDeviceSchema).min(2),
+  serial: serialSchema.optional(),
+});
+
+const volumeSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/).default('vol'),
+  level: z.enum(['raid1', 'raid5', 'raid6']),
+  chunk: size.default(64 * 1024),
+  members: z.array(deviceName).min(2),
+  spares: z.array(deviceName).default([]),
+});
+
+const controllersSchema = z.strictObject({
+  count: z.number().int().min(1).max(16).default(1),
+  /** Heartbeat lease: a controller whose heartbeat stalls this long loses its partition to a peer. */
+  leaseMs: durationSchema.default(400),
+});
+
+const workloadSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    /** Seeded pattern writes through the volume while the task runs; every byte is read back at the end. */
+    kind: z.literal('pattern'),
+    /** Size of each write. */
+    blockSize: size.default(4096),
+    /** Writes issued while the task runs (the whole volume is filled with the pattern first). */
+    writes: z.number().int().nonnegative().default(200),
+  }),
+  z.strictObject({
+    /** fio's nbd engine against the volume exported by blockrig's NBD server, with verify=crc32c. */
+    kind: z.literal('fio'),
+    size: size,
+    blockSize: size.default(4096),
+    rw: z.enum(['write', 'randwrite', 'rw', 'randrw']).default('randwrite'),
+  }),
+]);
+
+const taskSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('rebuild'),
+    /** Member slot to fail and rebuild. */
+    member: z.number().int().nonnegative(),
+    /** Rig device that replaces it. */
+    with: deviceName,
+    partitions: z.number().int().min(1).max(4096).default(16),
+  }),
+  z.strictObject({
+    kind: z.literal('scrub'),
+    repair: z.boolean().default(true),
+    partitions: z.number().int().min(1).max(4096).default(16),
+  }),
+]);
+
+/** When a fault fires: `at: 500ms` after the task starts, or `at: 40%` of the task's partitions complete. */
+const whenSchema = z.union([z.string().regex(/^\d{1,3}%$/), durationSchema]).transform((v): FaultTrigger =>
+  typeof v === 'string' && v.endsWith('%') ? { kind: 'progress', percent: Number(v.slice(0, -1)) } : { kind: 'time', ms: v as number },
+);
+
+/** A decoded trigger. */
+export type FaultTrigger = { readonly kind: 'time'; readonly ms: number } | { readonly kind: 'progress'; readonly percent: number };
+
+const at = { at: whenSchema };
+const forDuration = { duration: durationSchema.optional() };
+
+/** Every fault action. Each undoes itself after `duration` where it has one. */
+export const faultSchema = z.discriminatedUnion('action', [
+  /** SIGKILL of a controller: it stops mid-partition without releasing anything. */
+  z.strictObject({ action: z.literal('kill-controller'), controller: z.number().int().nonnegative(), ...at }),
+  /** SIGSTOP/SIGCONT: the controller stops heartbeating and working for `duration`. */
+  z.strictObject({ action: z.literal('pause-controller'), controller: z.number().int().nonnegative(), ...at, duration: durationSchema }),
+  /** Every I/O to the device fails with EIO. */
+  z.strictObject({ action: z.literal('fail-device'), device: deviceName, ...at, ...forDuration }),
+  /** The device disappears (offline) and, after `duration`, comes back. */
+  z.strictObject({ action: z.literal('pull-device'), device: deviceName, ...at, ...forDuration }),
+  /** Every I/O waits `latency` first. */
+  z.strictObject({ action: z.literal('slow-device'), device: deviceName, latency: durationSchema, ...at, ...forDuration }),
+  /** Seeded random bytes written straight onto the medium, under the volume: silent corruption. */
+  z.strictObject({ action: z.literal('corrupt'), device: deviceName, offset: size, length: size, ...at }),
+  /** Any fault-driver rule (docs/drivers.md, "Fault rules"). */
+  z.strictObject({ action: z.literal('rule'), device: deviceName, rule: faultRuleSchema, ...at, ...forDuration }),
+  /** Cuts the device's relay channel over the serial line; the device goes offline until power returns. */
+  z.strictObject({ action: z.literal('power-cycle'), device: deviceName, ...at, duration: durationSchema }),
+  /** SIGKILL of the process serving the device (nbdkit, qemu-nbd): the export is gone for good. */
+  z.strictObject({ action: z.literal('kill-export'), device: deviceName, ...at }),
+]);
+
+const countRange = z.union([z.number().int().nonnegative(), z.strictObject({ min: z.number().int().nonnegative().optional(), max: z.number().int().nonnegative().optional() })]);
+
+const expectSchema = z.strictObject({
+  task: z.enum(['completed', 'failed']).optional(),
+  /** Mismatching 512-byte sectors the scrub found (md's mismatch_cnt). */
+  mismatches: countRange.optional(),
+  /** Every byte the workload wrote reads back (pattern: through the volume; fio: fio's verify passed). */
+  dataVerified: z.boolean().optional(),
+  /** A check-only scrub after the task finds no mismatch. */
+  consistent: z.boolean().optional(),
+  /** Upper bound of the task's run time. */
+  within: durationSchema.optional(),
+  volume: z.enum(['clean', 'degraded', 'rebuilding', 'failed']).optional(),
+  /** Member state by device name. */
+  /** Member state by device name; "removed": its slot went to a replacement. */
+  members: z.record(deviceName, z.enum(['in-sync', 'rebuilding', 'failed', 'removed'])).optional(),
+  /** Partitions reclaimed from a dead or stalled controller. */
+  reclaimed: countRange.optional(),
+});
+
+/** The fields of a scenario file. */
+const scenarioObject = z.strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'a scenario name is lower-case letters, digits and "-"'),
+    description: z.string().default(''),
+    /** Seed of every random choice; `--seed` overrides it. */
+    seed: z.number().int().nonnegative().default(1),
+    /** The whole run (rig, workload, task, checks) is aborted past this. */
+    timeout: durationSchema.default(120_000),
+    rig: rigSchema,
+    volume: volumeSchema,
+    controllers: controllersSchema.default({ count: 1, leaseMs: 400 }),
+    workload: workloadSchema.optional(),
+    task: taskSchema,
+    faults: z.array(faultSchema).default([]),
+    expect: expectSchema,
+});
+
+/** A whole scenario file, with its cross-field rules. */
+export const scenarioSchema = scenarioObject.superRefine((s, ctx) => checkReferences(s, ctx));
+
+/** A validated scenario. */
+export type Scenario = z.output<typeof scenarioSchema>;
+/** One validated fault. */
+export type Fault = z.output<typeof faultSchema>;
+/** One validated rig device. */
+export type RigDevice = z.output<typeof rigDeviceSchema>;
+/** The validated expectations. */
+export type Expectations = z.output<typeof expectSchema>;
+/** A count or a range of counts. */
+export type CountRange = z.output<typeof countRange>;
+
+/** Cross-field rules; each issue carries the path of the field at fault. */
+function checkReferences(s: z.output<typeof scenarioObject>, ctx: z.RefinementCtx): void {
+  const names = new Map<string, RigDevice>();
+  s.rig.devices.forEach((d, i) => {
+    if (names.has(d.name)) ctx.addIssue({ code: 'custom', path: ['rig', 'devices', i, 'name'], message: `device "${d.name}" is defined twice` });
+    names.set(d.name, d);
+    if (d.filters !== undefined && d.kind !== 'nbdkit') ctx.addIssue({ code: 'custom', path: ['rig', 'devices', i, 'filters'], message: `filters are nbdkit filters: device "${d.name}" is ${d.kind}, make it kind: nbdkit` });
+    if (d.power !== undefined && s.rig.serial === undefined) ctx.addIssue({ code: 'custom', path: ['rig', 'devices', i, 'power'], message: 'a power channel needs rig.serial.relay' });
+  });
+  const used = new Set<string>();
+  const ref = (name: string, path: (string | number)[]): void => {
+    if (!names.has(name)) ctx.addIssue({ code: 'custom', path, message: `no device "${name}" in rig.devices (have ${[...names.keys()].join(', ')})` });
+  };
+  const claim = (name: string, path: (string | number)[]): void => {
+    ref(name, path);
+    if (used.has(name)) ctx.addIssue({ code: 'custom', path, message: `device "${name}" is already used by the volume` });
+    used.add(name);
+  };
+  s.volume.members.forEach((n, i) => claim(n, ['volume', 'members', i]));
+  s.volume.spares.forEach((n, i) => claim(n, ['volume', 'spares', i]));
+  const minMembers = s.volume.level === 'raid6' ? 4 : s.volume.level === 'raid5' ? 3 : 2;
+  if (s.volume.members.length < minMembers) ctx.addIssue({ code: 'custom', path: ['volume', 'members'], message: `${s.volume.level} needs at least ${minMembers} members, got ${s.volume.members.length}` });
+  if (s.task.kind === 'rebuild') {
+    if (s.task.member >= s.volume.members.length) ctx.addIssue({ code: 'custom', path: ['task', 'member'], message: `the volume has members 0-${s.volume.members.length - 1}` });
+    claim(s.task.with, ['task', 'with']);
+  }
+  s.faults.forEach((f, i) => {
+    if (f.action === 'kill-controller' || f.action === 'pause-controller') {
+      if (f.controller >= s.controllers.count) ctx.addIssue({ code: 'custom', path: ['faults', i, 'controller'], message: `there are controllers 0-${s.controllers.count - 1}` });
+      return;
+    }
+    ref(f.device, ['faults', i, 'device']);
+    const d = names.get(f.device);
+    if (f.action === 'power-cycle' && d !== undefined && d.power === undefined) ctx.addIssue({ code: 'custom', path: ['faults', i, 'device'], message: `device "${f.device}" has no power channel: give it power: N` });
+    if (f.action === 'kill-export' && d !== undefined && d.kind !== 'nbdkit' && d.kind !== 'qemu-nbd') ctx.addIssue({ code: 'custom', path: ['faults', i, 'device'], message: `device "${f.device}" is ${d.kind}; only nbdkit and qemu-nbd devices have an export process` });
+    if (f.at.kind === 'progress' && f.at.percent > 100) ctx.addIssue({ code: 'custom', path: ['faults', i, 'at'], message: 'a progress point is 0% to 100%' });
+  });
+  for (const name of Object.keys(s.expect.members ?? {})) ref(name, ['expect', 'members', name]);
+  if (s.expect.mismatches !== undefined && s.task.kind !== 'scrub') ctx.addIssue({ code: 'custom', path: ['expect', 'mismatches'], message: 'mismatches are counted by a scrub task' });
+}
