@@ -170,7 +170,40 @@ async function saveMembers(table: VolumeTable, name: string, volume: Volume, sto
     memberUris: [...stored.entry.config.members],
     spares: [...stored.entry.config.spares],
     members: volume.members.map((m) => memberEntryOf(m.snapshot())),
+    rows: volume.layout.rows,
     updatedAt: Date.now(),
+  });
+}
+
+/** Rebuild progress of one member, like /proc/mdstat's recovery line. */
+export interface RebuildProgress {
+  readonly member: number;
+  readonly rebuiltRows: number;
+  /** Rows of the volume, when recorded (else the percentage is unknown). */
+  readonly rows: number | null;
+  readonly percent: number | null;
+  /** Bytes per second measured by the serving process, or null while unknown. */
+  readonly rate: number | null;
+  /** Seconds to go at that rate, or null ("no estimate"). */
+  readonly etaSeconds: number | null;
+}
+
+/** Progress of every rebuilding member of a stored volume. */
+export function rebuildProgress(entry: VolumeEntry): RebuildProgress[] {
+  return entry.members.flatMap((m, i) => {
+    if (m.state !== MemberState.Rebuilding) return [];
+    const rebuiltRows = m.rebuilt.reduce((n, r) => n + r.end - r.start, 0);
+    const rows = entry.rows ?? null;
+    const rate = entry.rebuildRates?.[String(i)] ?? null;
+    const remaining = rows === null ? null : (rows - rebuiltRows) * entry.config.chunkSize;
+    return [{
+      member: i,
+      rebuiltRows,
+      rows,
+      percent: rows === null || rows === 0 ? null : Math.round((rebuiltRows * 1000) / rows) / 10,
+      rate: rate !== null && rate > 0 ? rate : null,
+      etaSeconds: remaining !== null && rate !== null && rate > 0 ? Math.ceil(remaining / rate) : null,
+    }];
   });
 }
 

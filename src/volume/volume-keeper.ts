@@ -30,6 +30,8 @@ export interface VolumeKeeperOptions {
   readonly rowsPerStep?: number;
   /** Rebuild rebuilding members online (default true). */
   readonly rebuild?: boolean;
+  /** Most member bytes per second each online rebuild writes (default: no limit). */
+  readonly rebuildRateLimit?: number;
   readonly log?: (message: string) => void;
 }
 
@@ -64,6 +66,8 @@ export class VolumeKeeper {
   #loop: Promise<void> | undefined;
   #replacing = -1;
   readonly #rebuilds = new Map<number, Promise<void>>();
+  /** Measured rebuild rates (member bytes per second) by member index. */
+  readonly #rates = new Map<number, number>();
 
   constructor(options: VolumeKeeperOptions) {
     this.#o = options;
@@ -95,6 +99,8 @@ export class VolumeKeeper {
         memberUris: [...this.#slotUris],
         spares: [...this.#spareUris],
         members: this.#o.volume.members.map((m) => memberEntryOf(m.snapshot())),
+        rows: this.#o.volume.layout.rows,
+        rebuildRates: Object.fromEntries([...this.#rates].map(([i, r]) => [String(i), Math.round(r)])),
         updatedAt: Date.now(),
       });
     });
@@ -168,20 +174,36 @@ export class VolumeKeeper {
     }
   }
 
-  /** Rebuilds the rows of member `index` not yet rebuilt, a step at a time, persisting after each. */
+  /**
+   * Rebuilds the rows of member `index` not yet rebuilt, a step at a time, persisting after each. The rate
+   * is measured on the keeper's clock over this run; with a limit, the loop sleeps off any lead it has.
+   */
   async #rebuildMember(index: number): Promise<void> {
     const volume = this.#o.volume;
+    const clock = this.#o.clock;
     const device = volume.member(index).device;
     const step = this.#o.rowsPerStep ?? Math.max(1, Math.floor((1024 * 1024) / volume.layout.chunkSize));
+    const started = clock.now();
+    let bytes = 0;
     this.#o.log?.(`rebuilding member ${index} (${device?.uri ?? '?'}) online`);
-    for (let row = 0; row < volume.layout.rows; row += step) {
-      const member = volume.member(index);
-      if (this.#stop.signal.aborted || member.device !== device || member.state !== MemberState.Rebuilding) return;
-      const end = Math.min(volume.layout.rows, row + step);
-      if (member.rebuilt.covers(row, end)) continue;
-      await volume.rebuildRows(index, row, end, { signal: this.#stop.signal });
-      await this.persist();
+    try {
+      for (let row = 0; row < volume.layout.rows; row += step) {
+        const member = volume.member(index);
+        if (this.#stop.signal.aborted || member.device !== device || member.state !== MemberState.Rebuilding) return;
+        const end = Math.min(volume.layout.rows, row + step);
+        if (member.rebuilt.covers(row, end)) continue;
+        await volume.rebuildRows(index, row, end, { signal: this.#stop.signal });
+        bytes += (end - row) * volume.layout.chunkSize;
+        const elapsed = clock.now() - started;
+        const limit = this.#o.rebuildRateLimit;
+        if (limit !== undefined && limit > 0) await clock.sleep((bytes / limit) * 1000 - elapsed, this.#stop.signal).catch(() => undefined);
+        const seconds = (clock.now() - started) / 1000;
+        if (seconds > 0) this.#rates.set(index, bytes / seconds);
+        await this.persist();
+      }
+      this.#o.log?.(`member ${index} rebuilt`);
+    } finally {
+      this.#rates.delete(index);
     }
-    this.#o.log?.(`member ${index} rebuilt`);
   }
 }

@@ -67,6 +67,10 @@ export const StateSchema = z.strictObject({
   memberUris: z.array(z.string()),
   spares: z.array(z.string()),
   members: z.array(MemberEntrySchema),
+  /** Rows of the assembled volume (for progress). */
+  rows: z.number().int().nonnegative().optional(),
+  /** Online rebuild rate per member index, in member bytes per second, measured by the serving process. */
+  rebuildRates: z.record(z.string(), z.number().nonnegative()).optional(),
   updatedAt: z.number(),
 });
 /** A state record. */
@@ -76,6 +80,10 @@ export type VolumeRuntimeState = z.output<typeof StateSchema>;
 export interface VolumeEntry {
   readonly config: VolumeConfig;
   readonly members: readonly MemberEntry[];
+  /** Rows of the volume, when a serving process or tool has recorded it. */
+  readonly rows?: number;
+  /** Measured online rebuild rates by member index (bytes per second). */
+  readonly rebuildRates?: Readonly<Record<string, number>>;
   readonly updatedAt: number;
 }
 
@@ -99,7 +107,13 @@ export function effectiveEntry(intent: Intent, state: VolumeRuntimeState | undef
   });
   const uris = intent.config.members.map((uri, i) => ((intent.members[i]?.generation ?? 0) > applied ? uri : (state?.memberUris[i] ?? uri)));
   const spares = state === undefined || intent.generation > applied ? intent.config.spares : state.spares;
-  return { config: { ...intent.config, members: uris, spares }, members, updatedAt: Math.max(intent.updatedAt, state?.updatedAt ?? 0) };
+  return {
+    config: { ...intent.config, members: uris, spares },
+    members,
+    ...(state?.rows === undefined ? {} : { rows: state.rows }),
+    ...(state?.rebuildRates === undefined ? {} : { rebuildRates: state.rebuildRates }),
+    updatedAt: Math.max(intent.updatedAt, state?.updatedAt ?? 0),
+  };
 }
 
 /** Reads and writes the volume table of one metadata device. */

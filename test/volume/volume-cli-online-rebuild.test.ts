@@ -100,6 +100,51 @@ describe('blockrig volume (CLI, NBD, fio)', () => {
     });
   }
 
+  it('raid5: a server killed with SIGKILL mid-rebuild resumes from the recorded progress, with rate and ETA in status', async () => {
+    requireCommand('fio', 'fio');
+    const dir = tempDir('blockrig-vol-kill-');
+    const meta = join(dir, 'meta.img');
+    truncateSync(writeFileAndReturn(meta), 4 * MiB);
+    const members = [0, 1, 2].map((i) => join(dir, `m${i}.img`));
+    for (const m of members) truncateSync(writeFileAndReturn(m), MEMBER);
+    expect(cli(['volume', 'create', 'v', '--meta', meta, '--level', 'raid5', '--assume-clean', ...members.flatMap((m) => ['--member', m])]).status).toBe(0);
+    const serveArgs = [CLI_PATH, 'volume', 'serve', 'v', '--meta', meta, '--listen', '127.0.0.1:0', '--poll-ms', '50', '--rebuild-rate', '8MiB', '--json'];
+    let serve = startProcess(process.execPath, serveArgs);
+    await waitFor(() => serve.stdout().includes('"uri"'), 15_000, 'volume serve to listen');
+    let uri = (JSON.parse(serve.stdout()) as { uri: string }).uri;
+    const size = (JSON.parse(serve.stdout()) as { size: number }).size;
+    const job = ['--name=all', '--rw=write', `--size=${size}`, '--offset=0'];
+    expect(fio(uri, [...job, '--do_verify=1'], dir).status).toBe(0);
+    expect(cli(['volume', 'fail', 'v', '--meta', meta, '--member', '2']).status).toBe(0);
+    const fresh = join(dir, 'new.img');
+    truncateSync(writeFileAndReturn(fresh), MEMBER);
+    expect(cli(['volume', 'replace', 'v', '--meta', meta, '--member', '2', '--with', fresh]).status).toBe(0);
+
+    type Progress = { percent: number | null; rate: number | null; etaSeconds: number | null };
+    const progress = (): Progress | undefined => (cli(['volume', 'status', 'v', '--meta', meta]).json.progress as Progress[] | undefined)?.[0];
+    await waitFor(() => (progress()?.percent ?? 0) > 10, 30_000, 'the rebuild to pass 10%');
+    const before = progress() as Progress;
+    expect(before.rate).toBeGreaterThan(0);
+    expect(before.etaSeconds).toBeGreaterThan(0);
+    serve.child.kill('SIGKILL');
+    await serve.exited;
+    const recorded = progress() as Progress;
+    expect(recorded.percent).toBeLessThan(100);
+
+    serve = startProcess(process.execPath, serveArgs);
+    await waitFor(() => serve.stdout().includes('"uri"'), 15_000, 'volume serve to listen again');
+    uri = (JSON.parse(serve.stdout()) as { uri: string }).uri;
+    // Progress never goes back: the new server starts from the rows the killed one recorded.
+    expect(progress()?.percent ?? 100).toBeGreaterThanOrEqual(recorded.percent ?? 0);
+    await waitFor(() => cli(['volume', 'status', 'v', '--meta', meta]).json.state === 'clean', 60_000, 'the resumed rebuild to finish');
+    expect(cli(['volume', 'scrub', 'v', '--meta', meta]).json).toMatchObject({ mismatches: [], rowsSkipped: 0 });
+    expect(cli(['volume', 'fail', 'v', '--meta', meta, '--member', '0']).status).toBe(0);
+    await waitFor(() => serve.stderr().includes('member 0 failed by the volume table'), 10_000, 'the server to drop member 0');
+    const check = fio(uri, [...job, '--verify_only'], dir);
+    expect(check.status, check.output).toBe(0);
+    await stopProcess(serve.child);
+  });
+
   it('maps refusals to exit statuses and names the field', () => {
     const dir = tempDir('blockrig-vol-err-');
     const meta = join(dir, 'meta.img');

@@ -9,12 +9,13 @@ import { openDevice } from '../../../drivers/index.js';
 import { systemClock } from '../../clock.js';
 import { parseListenAddress, formatNbdUri } from '../../nbd/address.js';
 import { NbdServer } from '../../nbd/server.js';
-import { formatSize } from '../../units.js';
+import { formatRate, formatSize, parseSize } from '../../units.js';
 import { parseVolumeConfig } from '../../volume/config.js';
 import {
   assembleStoredVolume,
   createStoredVolume,
   failStoredMember,
+  rebuildProgress,
   rebuildStoredVolume,
   replaceStoredMember,
   scrubStoredVolume,
@@ -53,7 +54,8 @@ function progress(what: string, json: boolean): RowProgress {
 function printStatus(stored: StoredVolume, json: boolean): void {
   const { entry } = stored;
   const rows = entry.members.map((m, i) => ({ index: i, uri: entry.config.members[i] ?? '', ...m }));
-  const view = { name: entry.config.name, level: entry.config.level, state: storedState(entry), chunkSize: entry.config.chunkSize, members: rows, spares: entry.config.spares, updatedAt: new Date(entry.updatedAt).toISOString() };
+  const progress = rebuildProgress(entry);
+  const view = { name: entry.config.name, level: entry.config.level, state: storedState(entry), chunkSize: entry.config.chunkSize, members: rows, spares: entry.config.spares, progress, updatedAt: new Date(entry.updatedAt).toISOString() };
   if (json) {
     printJson(view);
     return;
@@ -63,7 +65,12 @@ function printStatus(stored: StoredVolume, json: boolean): void {
     '#': (r) => r.index,
     DEVICE: (r) => r.uri,
     STATE: (r) => r.state,
-    REBUILT: (r) => (r.state === 'rebuilding' ? r.rebuilt.map((x) => `${x.start}-${x.end}`).join(',') || '0' : '-'),
+    REBUILT: (r) => {
+      const p = progress.find((x) => x.member === r.index);
+      if (p === undefined) return '-';
+      const done = p.percent === null ? `${p.rebuiltRows} rows` : `${p.percent}%`;
+      return p.rate === null || p.etaSeconds === null ? `${done}, no estimate` : `${done} at ${formatRate(p.rate)}, ETA ${p.etaSeconds} s`;
+    },
     'READ ERR': (r) => r.readErrors,
     'WRITE ERR': (r) => r.writeErrors,
     'BAD BLOCKS': (r) => r.badBlocks.length,
@@ -86,6 +93,7 @@ interface ServeOptions {
   listen: string;
   export?: string;
   rebuild: boolean;
+  rebuildRate?: string;
   pollMs: string;
   json?: boolean;
 }
@@ -199,6 +207,7 @@ export const volumeCommands: CommandModule = (program: Command) => {
     .requiredOption('--listen <address>', 'HOST:PORT (port 0 picks a free port) or unix:PATH')
     .option('--export <name>', 'export name (default: the volume name)')
     .option('--no-rebuild', 'do not rebuild rebuilding members online')
+    .option('--rebuild-rate <size>', 'limit each online rebuild to this many bytes per second (e.g. 50MiB)')
     .option('--poll-ms <ms>', 'how often to read the volume table for operator changes', '1000')
     .option('--json', 'print the listening address as JSON')
     .addHelpText('after', '\nExamples:\n  blockrig volume serve v5 --meta meta.img --listen 127.0.0.1:10809\n  fio --ioengine=nbd --uri=nbd://127.0.0.1:10809/v5 --rw=randwrite --verify=crc32c ...')
@@ -206,6 +215,7 @@ export const volumeCommands: CommandModule = (program: Command) => {
       action(async (name: string, o: ServeOptions) => {
         const pollMs = parseArgs(z.coerce.number().int().min(10).max(60_000), o.pollMs, 'poll-ms');
         const endpoint = parseListenAddress(o.listen);
+        const rebuildRateLimit = o.rebuildRate === undefined ? undefined : parseSize(o.rebuildRate, 'rebuild-rate');
         const metaDevice = await openDevice(o.meta);
         const table = new VolumeTable(metaDevice);
         const log = (message: string): void => void process.stderr.write(`${message}\n`);
@@ -216,7 +226,7 @@ export const volumeCommands: CommandModule = (program: Command) => {
           throw err;
         });
         try {
-          keeper = new VolumeKeeper({ table, volume, stored, open, clock: systemClock, pollMs, rebuild: o.rebuild, log });
+          keeper = new VolumeKeeper({ table, volume, stored, open, clock: systemClock, pollMs, rebuild: o.rebuild, log, ...(rebuildRateLimit === undefined ? {} : { rebuildRateLimit }) });
           keeper.start();
           const exportName = o.export ?? name;
           server.addExport(exportName, volume, { description: `${volume.layout.level} volume ${name}` });
