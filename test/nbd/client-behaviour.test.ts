@@ -193,6 +193,28 @@ describe('nbd client against real servers', () => {
     await dev.close();
   });
 
+  it('obeys block size constraints: 4 KiB minimum, 64 KiB maximum (nbdkit blocksize-policy refuses anything else)', async () => {
+    const peer = await startNbdkit(dir, 'policy', ['memory', '8M', 'blocksize-minimum=4096', 'blocksize-preferred=65536', 'blocksize-maximum=65536', 'blocksize-error-policy=error'], ['--filter=blocksize-policy']);
+    const dev = await openNbdDevice(peer.uri);
+    expect(dev.logicalBlockSize).toBe(4096);
+    expect(dev.physicalBlockSize).toBe(65536);
+    const data = Buffer.alloc(MiB, 0x2a);
+    await dev.write(MiB, data);
+    expect((await dev.read(MiB, MiB)).equals(data)).toBe(true);
+    await expect(dev.read(512, 512)).rejects.toMatchObject({ code: ErrorCode.Unaligned });
+    await dev.close();
+  });
+
+  it('maps an EIO from nbdkit to BLOCKRIG_E_IO and stays usable', async () => {
+    const peer = await startNbdkit(dir, 'eio', ['memory', '8M', 'error-pread=EIO', 'error-pread-rate=100%'], ['--filter=error']);
+    const dev = await openNbdDevice(peer.uri);
+    await dev.write(0, Buffer.alloc(4096, 1));
+    await expect(dev.read(0, 4096)).rejects.toMatchObject({ code: ErrorCode.Io, errno: 'EIO' });
+    await dev.write(4096, Buffer.alloc(4096, 2));
+    expect(dev.available).toBe(true);
+    await dev.close();
+  });
+
   it('addresses offsets beyond 2^32 and near 2^50 exactly', async () => {
     const peer = await startNbdkit(dir, 'huge', ['memory', String(2 ** 50)]);
     const dev = await openNbdDevice(peer.uri);
