@@ -3,6 +3,7 @@
  * while it is rebuilt, and the member ranges a rebuild could not reconstruct (md's bad-block log).
  */
 import type { BlockDevice } from '../../drivers/types.js';
+import { BlockrigError, ErrorCode } from '../errors.js';
 import { RowSet, type RowRange } from './row-set.js';
 
 /** The life of a member, as `mdadm --detail` shows it. */
@@ -112,4 +113,12 @@ export class VolumeMember {
       ...(this.reason === undefined ? {} : { reason: this.reason }),
     };
   }
+}
+
+/** Codes of errors that mean the member's medium or link failed, as opposed to a bug or a cancel. */
+const MEMBER_FAILURE_CODES: ReadonlySet<string> = new Set([ErrorCode.Io, ErrorCode.ShortRead, ErrorCode.DeviceUnavailable, ErrorCode.DeviceClosed, ErrorCode.Disconnected, ErrorCode.Timeout]);
+
+/** True for errors that mean a member device failed (I/O error, gone, timed out). */
+export function isMemberFailure(err: unknown): boolean {
+  return err instanceof BlockrigError && MEMBER_FAILURE_CODES.has(err.code);
 }

@@ -3,8 +3,9 @@
  * events it emits when a member or the volume changes state (the controller persists these to the
  * metadata region).
  */
-import type { VolumeLevel } from './layout.js';
-import type { BadBlock, MemberState } from './member.js';
+import type { BlockDevice } from '../../drivers/types.js';
+import type { VolumeLayout, VolumeLevel } from './layout.js';
+import { MemberState, type BadBlock, type VolumeMember } from './member.js';
 
 /** The state of a whole volume, as `mdadm --detail` names it. */
 export type VolumeState = 'clean' | 'degraded' | 'rebuilding' | 'failed';
@@ -58,3 +59,26 @@ export interface VolumeStateEvent {
 
 /** Anything a volume tells its listeners. */
 export type VolumeEvent = MemberStateEvent | VolumeStateEvent;
+
+/** Builds the status of a volume from its parts. */
+export function describeVolume(name: string, layout: VolumeLayout, state: VolumeState, size: number, members: readonly VolumeMember[], spares: readonly BlockDevice[]): VolumeStatus {
+  return {
+    name,
+    level: layout.level,
+    state,
+    size,
+    chunkSize: layout.chunkSize,
+    rows: layout.rows,
+    members: members.map((m) => ({
+      index: m.index,
+      uri: m.device?.uri ?? null,
+      state: m.state,
+      readErrors: m.readErrors,
+      writeErrors: m.writeErrors,
+      rebuiltRows: m.state === MemberState.Rebuilding ? m.rebuilt.count : m.state === MemberState.InSync ? layout.rows : 0,
+      badBlocks: [...m.badBlocks],
+      reason: m.reason ?? null,
+    })),
+    spares: spares.map((d) => d.uri),
+  };
+}

@@ -11,12 +11,13 @@
 import { BlockDeviceBase, NO_CAPABILITIES } from '../../drivers/base.js';
 import type { BlockDevice } from '../../drivers/types.js';
 import type { Clock } from '../clock.js';
-import { BlockrigError, ConflictError, ErrorCode, InvalidArgumentError, VolumeFailedError } from '../errors.js';
+import type { BlockrigError} from '../errors.js';
+import { ConflictError, ErrorCode, InvalidArgumentError, VolumeFailedError } from '../errors.js';
 import { VolumeLayout, type VolumeLevel } from './layout.js';
 import type { RebuildOptions, RebuildResult, ScrubOptions, ScrubResult } from './maintenance.js';
-import { MemberState, VolumeMember, type MemberSnapshot } from './member.js';
+import { isMemberFailure, MemberState, VolumeMember, type MemberSnapshot } from './member.js';
 import { RowLock, type ReleaseRows } from './row-lock.js';
-import type { VolumeEvent, VolumeState, VolumeStatus } from './status.js';
+import { describeVolume, type VolumeEvent, type VolumeState, type VolumeStatus } from './status.js';
 
 /** How to build a volume over opened devices. */
 export interface VolumeOptions {
@@ -36,9 +37,6 @@ export interface VolumeOptions {
   readonly ownsMembers?: boolean;
   readonly clock?: Clock;
 }
-
-/** Codes of errors that mean the member's medium or link failed, as opposed to a bug or a cancel. */
-const MEMBER_FAILURE_CODES: ReadonlySet<string> = new Set([ErrorCode.Io, ErrorCode.ShortRead, ErrorCode.DeviceUnavailable, ErrorCode.DeviceClosed, ErrorCode.Disconnected, ErrorCode.Timeout]);
 
 /** The base of raid1, raid5 and raid6 volumes; see the module comment. */
 export abstract class Volume extends BlockDeviceBase {
@@ -91,25 +89,7 @@ export abstract class Volume extends BlockDeviceBase {
 
   /** Everything `volume status` prints. */
   status(): VolumeStatus {
-    return {
-      name: this.name,
-      level: this.layout.level,
-      state: this.volumeState,
-      size: this.size,
-      chunkSize: this.layout.chunkSize,
-      rows: this.layout.rows,
-      members: this.members.map((m) => ({
-        index: m.index,
-        uri: m.device?.uri ?? null,
-        state: m.state,
-        readErrors: m.readErrors,
-        writeErrors: m.writeErrors,
-        rebuiltRows: m.state === MemberState.Rebuilding ? m.rebuilt.count : m.state === MemberState.InSync ? this.layout.rows : 0,
-        badBlocks: [...m.badBlocks],
-        reason: m.reason ?? null,
-      })),
-      spares: this.spares.map((d) => d.uri),
-    };
+    return describeVolume(this.name, this.layout, this.volumeState, this.size, this.members, this.spares);
   }
 
   /** Registers a listener for member and volume state changes; returns its removal. */
@@ -324,9 +304,4 @@ export abstract class Volume extends BlockDeviceBase {
   #emit(event: VolumeEvent): void {
     for (const listener of [...this.#listeners]) listener(event);
   }
-}
-
-/** True for errors that mean a member device failed (I/O error, gone, timed out). */
-export function isMemberFailure(err: unknown): boolean {
-  return err instanceof BlockrigError && MEMBER_FAILURE_CODES.has(err.code);
 }
