@@ -16,6 +16,11 @@ import { findProgram, waitUntil, type ProcessSupervisor } from './processes.js';
 /** A relay ready to switch channels; `close` releases the ports (the supervisor stops socat). */
 export interface RigRelay {
   readonly relay: PowerRelay;
+  /**
+   * Switches a channel; calls are queued, since the line carries one command and its reply at a time and
+   * two faults may switch channels at the same moment.
+   */
+  setPower(channel: number, on: boolean): Promise<void>;
   /** The port blockrig talks to. */
   readonly path: string;
   close(): Promise<void>;
@@ -35,7 +40,7 @@ export async function buildRelay(options: { path?: string | undefined; channels:
   if (options.path !== undefined) {
     const relay = new PowerRelay(await openSerialPort(options.path), { clock: ctx.clock });
     await relay.ping();
-    return { relay, path: options.path, close: () => relay.close() };
+    return { relay, path: options.path, setPower: serialize(relay), close: () => relay.close() };
   }
   const socat = findProgram('socat', 'socat');
   const host = join(ctx.workDir, 'relay-host');
@@ -59,9 +64,20 @@ export async function buildRelay(options: { path?: string | undefined; channels:
   return {
     relay,
     path: host,
+    setPower: serialize(relay),
     close: async () => {
       await started.relay.close();
       await started.board.stop();
     },
+  };
+}
+
+/** Runs `setPower` calls one after the other. */
+function serialize(relay: PowerRelay): (channel: number, on: boolean) => Promise<void> {
+  let last: Promise<void> = Promise.resolve();
+  return (channel, on) => {
+    const next = last.catch(() => undefined).then(() => relay.setPower(channel, on));
+    last = next;
+    return next;
   };
 }

@@ -51,7 +51,7 @@ export function checkExpectations(loaded: LoadedScenario, o: RunOutcome): Expect
     add(['expect', 'dataVerified'], e.dataVerified ? 'every byte reads back as written' : 'data not verified', actual, (w?.verified ?? false) === e.dataVerified);
   }
   if (e.consistent !== undefined) {
-    const actual = o.afterCheckSectors === undefined ? 'check not possible' : `${o.afterCheckSectors} mismatching sectors`;
+    const actual = o.afterCheckSectors === undefined ? 'not every row could be checked (see the run log)' : `${o.afterCheckSectors} mismatching sectors`;
     add(['expect', 'consistent'], e.consistent ? '0 mismatching sectors' : 'mismatches', actual, o.afterCheckSectors !== undefined && (o.afterCheckSectors === 0) === e.consistent);
   }
   if (e.within !== undefined) add(['expect', 'within'], `task done within ${e.within} ms`, `${o.taskMs} ms`, o.taskMs <= e.within);

@@ -58,8 +58,11 @@ export class FaultTimeline {
     this.records = faults.map((fault, index) => ({ index, fault, label: describeFault(fault), firedAtMs: undefined, undoneAtMs: undefined, progressAtFire: undefined, error: undefined }));
   }
 
-  /** Starts the clock of the timeline (the task's start) and schedules the timed faults. */
-  start(signal: AbortSignal): void {
+  /**
+   * Starts the clock of the timeline (the task's start) and schedules the timed faults; resolves once the
+   * faults due at 0% are in place, so that "at: 0%" means before the task does any I/O.
+   */
+  async start(signal: AbortSignal): Promise<void> {
     this.#startedAt = this.#t.clock.now();
     this.#signal = signal;
     for (const r of this.records) {
@@ -67,7 +70,12 @@ export class FaultTimeline {
       const ms = r.fault.at.ms;
       this.#track(this.#t.clock.sleep(ms, signal).then(() => this.#fire(r), () => undefined));
     }
-    this.onProgress(0);
+    const applied: Promise<void>[] = [];
+    for (const r of this.records) {
+      if (r.fault.at.kind !== 'progress' || r.fault.at.percent !== 0) continue;
+      applied.push(new Promise<void>((resolve) => this.#track(this.#fire(r, resolve))));
+    }
+    await Promise.all(applied);
   }
 
   /** Fires the progress-point faults whose point the task reached. */
@@ -91,13 +99,17 @@ export class FaultTimeline {
     this.#pending.add(tracked);
   }
 
-  async #fire(r: FaultRecord): Promise<void> {
-    if (r.firedAtMs !== undefined || this.#signal?.aborted === true) return;
+  /** Injects `r`, calls `applied` once it is in place (or failed), and undoes it after its duration. */
+  async #fire(r: FaultRecord, applied: () => void = () => undefined): Promise<void> {
+    if (r.firedAtMs !== undefined || this.#signal?.aborted === true) {
+      applied();
+      return;
+    }
     r.firedAtMs = this.#elapsed();
     r.progressAtFire = this.#t.task.progress;
     this.#t.log(`fault ${r.index}: ${r.label} (fired at ${r.firedAtMs} ms, task ${(r.progressAtFire * 100).toFixed(0)}%)`);
     try {
-      const undo = await this.#apply(r.fault);
+      const undo = await this.#apply(r.fault).finally(applied);
       const duration = 'duration' in r.fault ? r.fault.duration : undefined;
       if (undo !== undefined && duration !== undefined) {
         await this.#t.clock.sleep(duration, this.#signal).catch(() => undefined);
@@ -149,8 +161,8 @@ export class FaultTimeline {
         const relay = t.relay;
         const channel = built.spec.power;
         if (relay === undefined || channel === undefined) throw new Error(`device ${f.device} has no relay channel`);
-        await relay.relay.setPower(channel, false);
-        return () => relay.relay.setPower(channel, true);
+        await relay.setPower(channel, false);
+        return () => relay.setPower(channel, true);
       }
       case 'kill-export': {
         if (built.server === undefined) throw new Error(`device ${f.device} has no export process`);

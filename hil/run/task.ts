@@ -3,6 +3,7 @@
  * puts the replacement device in its slot and rebuilds rows onto it; a scrub checks (and repairs) rows.
  * Both are idempotent per row range, as reclaimed partitions need.
  */
+import type { Clock } from '../../src/clock.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { StepWork } from './controllers.js';
 import type { Rig } from './rig.js';
@@ -16,10 +17,25 @@ export interface PreparedTask {
   mismatchSectors(): number;
 }
 
+/**
+ * A rate limit shared by every controller: each step reserves its bytes on one schedule and waits for its
+ * slot, so the task runs at `rate` bytes per second however many controllers there are.
+ */
+function throttle(rate: number | undefined, rowBytes: number, clock: Clock): (rows: number, signal: AbortSignal) => Promise<void> {
+  let next = clock.now();
+  return async (rows, signal) => {
+    if (rate === undefined) return;
+    const now = clock.now();
+    next = Math.max(next, now) + (rows * rowBytes * 1000) / rate;
+    await clock.sleep(next - now, signal);
+  };
+}
+
 /** Sets the volume up for the task and returns its step work. */
-export function prepareTask(s: Scenario, rig: Rig): PreparedTask {
+export function prepareTask(s: Scenario, rig: Rig, clock: Clock): PreparedTask {
   const volume = rig.volume;
   const task = s.task;
+  const wait = throttle(task.rate, volume.layout.chunkSize, clock);
   if (task.kind === 'rebuild') {
     const replacement = rig.devices.get(task.with);
     if (replacement === undefined) throw new Error(`no device ${task.with}`);
@@ -34,6 +50,7 @@ export function prepareTask(s: Scenario, rig: Rig): PreparedTask {
         const slot = volume.member(task.member);
         if (slot.state === 'in-sync' && slot.device === replacement.device) return;
         await volume.rebuildRows(task.member, start, end, { signal });
+        await wait(end - start, signal);
       },
       mismatchSectors: () => 0,
     };
@@ -45,6 +62,7 @@ export function prepareTask(s: Scenario, rig: Rig): PreparedTask {
     work: async (start, end, signal) => {
       const result = await volume.scrubRows(start, end, { repair: task.repair, signal });
       found.set(start, Math.max(found.get(start) ?? 0, result.mismatchBytes / 512));
+      await wait(end - start, signal);
     },
     mismatchSectors: () => [...found.values()].reduce((a, b) => a + b, 0),
   };

@@ -106,9 +106,13 @@ const workloadSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
+/** Task bandwidth limit in member bytes per second across all controllers (md's sync_speed_max). */
+const taskRate = { rate: size.optional() };
+
 const taskSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('rebuild'),
+    ...taskRate,
     /** Member slot to fail and rebuild. */
     member: z.number().int().nonnegative(),
     /** Rig device that replaces it. */
@@ -117,6 +121,7 @@ const taskSchema = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     kind: z.literal('scrub'),
+    ...taskRate,
     repair: z.boolean().default(true),
     partitions: z.number().int().min(1).max(4096).default(16),
   }),
