@@ -52,6 +52,22 @@ describe('blockrig nbd serve', () => {
     expect(server.child.exitCode).toBe(0);
   });
 
+  it('exports a device carrying a filesystem read-only unless --force is given', async () => {
+    const image = join(dir, 'ext4.img');
+    const content = Buffer.alloc(4 * MiB);
+    content.writeUInt16LE(0xef53, 1024 + 56); // an ext2/3/4 superblock magic
+    writeFileSync(image, content);
+    for (const force of [false, true]) {
+      const socketPath = join(dir, `ext4-${force}.sock`);
+      const server = startProcess(process.execPath, [CLI_PATH, 'nbd', 'serve', image, '--listen', `unix:${socketPath}`, ...(force ? ['--force'] : [])]);
+      await waitFor(() => server.stdout().includes('serving') || server.child.exitCode !== null, 20_000, 'the export to listen');
+      expect(server.stdout().includes('(read-only)')).toBe(!force);
+      const info = spawnSync(requireCommand('nbdinfo', 'libnbd-bin'), ['--json', `nbd+unix:///disk0?socket=${socketPath}`], { encoding: 'utf8' });
+      expect((JSON.parse(info.stdout) as { exports: { is_read_only: boolean }[] }).exports[0]?.is_read_only).toBe(!force);
+      await stopProcess(server.child);
+    }
+  });
+
   it('refuses a bad --listen with BLOCKRIG_E_INVALID_ARGUMENT (exit 2)', () => {
     const result = runCli(['nbd', 'serve', 'memory:?size=1MiB', '--listen', 'nowhere', '--json']);
     expect(result.status).toBe(2);

@@ -14,6 +14,7 @@ interface ServeOptions {
   listen: string;
   name: string[];
   readOnly?: boolean;
+  force?: boolean;
   description?: string;
   json?: boolean;
 }
@@ -28,14 +29,19 @@ async function serve(uris: string[], options: ServeOptions): Promise<number> {
   const server = new NbdServer({ log: (message) => process.stderr.write(`${message}\n`) });
   try {
     for (const [i, uri] of uris.entries()) {
-      const device = await openDevice(uri, { readOnly: options.readOnly === true });
+      const device = await openDevice(uri, { readOnly: options.readOnly === true, force: options.force === true });
       devices.push(device);
       server.addExport(options.name[i] ?? `disk${i}`, device, { readOnly: options.readOnly === true, description: options.description ?? device.uri });
     }
     const bound = await server.listen(endpoint);
     const exports = server.list().map((e) => ({ name: e.name, uri: formatNbdUri(bound, e.name), device: e.device.uri, size: e.size, readOnly: e.readOnly }));
     if (options.json === true) printJson({ listening: bound, exports });
-    else for (const e of exports) process.stdout.write(`serving ${e.device} as ${e.uri}${e.readOnly ? ' (read-only)' : ''}\n`);
+    else {
+      for (const e of exports) process.stdout.write(`serving ${e.device} as ${e.uri}${e.readOnly ? ' (read-only)' : ''}\n`);
+      if (exports.some((e) => e.readOnly) && options.readOnly !== true) {
+        process.stdout.write('(read-only although --read-only was not given: the device opened read-only, for instance because it carries data blockrig did not write; --force exports such a device writable)\n');
+      }
+    }
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -75,6 +81,7 @@ export const nbdCommands: CommandModule = (program: Command) => {
     .requiredOption('--listen <address>', 'HOST:PORT (port 0 picks a free port) or unix:PATH')
     .option('--name <name>', 'export name, once per device in order (default disk0, disk1, ...; the first is also the default export)', collect, [])
     .option('--read-only', 'refuse writes from clients')
+    .option('--force', 'allow writes to a device that carries data blockrig did not write (a filesystem, a partition table)')
     .option('--description <text>', 'description shown by nbdinfo and blockrig nbd list')
     .option('--json', 'print the listening address and exports as JSON')
     .addHelpText(
