@@ -5,14 +5,15 @@
  * a user and password log in with CHAP).
  *
  * Opening logs in, takes the session's first UNIT ATTENTION with TEST UNIT READY, and reads INQUIRY, the
- * VPD pages and READ CAPACITY (16). Reads and writes are READ (16)/WRITE (16) of at most `maxRequestBytes`
+ * VPD pages and READ CAPACITY (16); unless `force` (or read-only), a LUN whose first blocks carry a foreign
+ * signature (`signatures.ts`) opens read-only, as with the file driver. Reads and writes are READ (16)/WRITE (16) of at most `maxRequestBytes`
  * each, several in flight; FUA is native; flush is SYNCHRONIZE CACHE (16); trim is UNMAP when the unit has
  * logical block provisioning and its Block Limits page allows UNMAP. When the session ends (the target
  * restarted, a protocol error, a command timeout) outstanding I/O fails with `DeviceUnavailableError`, the
  * device turns unavailable, and it logs in again in the background and on the next request.
  */
 import { systemClock, type Clock } from '../src/clock.js';
-import { DeviceIoError, DeviceUnavailableError, isBlockrigError, ReadOnlyError, ScsiSenseError, ShortReadError, UnsupportedError } from '../src/errors.js';
+import { DeviceIoError, DeviceUnavailableError, ForeignDataError, isBlockrigError, ReadOnlyError, ScsiSenseError, ShortReadError, UnsupportedError } from '../src/errors.js';
 import type { InitiatorOffer } from '../src/iscsi/negotiation.js';
 import { openSession } from '../src/iscsi/open-session.js';
 import { read16, readCapacity16, synchronizeCache16, testUnitReady, unmap, write16 } from '../src/iscsi/scsi/cdb.js';
@@ -24,6 +25,7 @@ import type { IscsiSession } from '../src/iscsi/session.js';
 import { parseIscsiUri, type IscsiTargetAddress } from '../src/iscsi/uri.js';
 import { BlockDeviceBase, NO_CAPABILITIES } from './base.js';
 import type { DriverDescriptor } from './registry.js';
+import { detectSignature, type Signature } from './signatures.js';
 import type { DeviceDescription } from './types.js';
 import { redactUri } from './uri.js';
 
@@ -32,6 +34,8 @@ export interface IscsiDeviceOptions {
   uri: string;
   address: IscsiTargetAddress;
   readOnly?: boolean;
+  /** Write even when the LUN carries a foreign signature (a filesystem, a partition table). */
+  force?: boolean;
   clock?: Clock;
   /** What to offer in operational negotiation (tests use it to force R2T-only or unsolicited writes). */
   offer?: InitiatorOffer;
@@ -54,8 +58,9 @@ export class IscsiDevice extends BlockDeviceBase {
   #session: IscsiSession | undefined;
   #connecting: Promise<IscsiSession> | undefined;
   #sessionsOpened = 1;
+  #foreign: Signature | undefined;
 
-  private constructor(options: IscsiDeviceOptions, session: IscsiSession, identity: LunIdentity, stats: ExecuteStats) {
+  private constructor(options: IscsiDeviceOptions, session: IscsiSession, identity: LunIdentity, stats: ExecuteStats, foreign: Signature | undefined) {
     const { capacity, blockLimits } = identity;
     const size = capacity.blocks * BigInt(capacity.blockLength);
     if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw new UnsupportedError(`iSCSI LUN ${options.address.lun} holds ${size} bytes, more than blockrig addresses (2^53)`);
@@ -66,10 +71,20 @@ export class IscsiDevice extends BlockDeviceBase {
       size: Number(size),
       logicalBlockSize: capacity.blockLength,
       physicalBlockSize: capacity.blockLength * 2 ** capacity.physicalExponent,
-      capabilities: { ...NO_CAPABILITIES, readOnly: options.readOnly ?? false, flush: true, fua: true, trim, trimZeroes: trim && capacity.lbprz, multiConn: true },
+      capabilities: {
+        ...NO_CAPABILITIES,
+        readOnly: options.readOnly === true || foreign !== undefined || identity.mode?.writeProtected === true,
+        // Without a write cache there is nothing to flush; a unit that did not answer MODE SENSE is assumed to cache.
+        flush: identity.mode?.writeCache ?? true,
+        fua: identity.mode?.dpoFua ?? true,
+        trim,
+        trimZeroes: trim && capacity.lbprz,
+        multiConn: true,
+      },
       clock: options.clock ?? systemClock,
     });
     this.#options = options;
+    this.#foreign = foreign;
     this.identity = identity;
     this.stats.unitAttentions = stats.unitAttentions;
     const limit = blockLimits?.maxTransferLength ? blockLimits.maxTransferLength * capacity.blockLength : Infinity;
@@ -85,11 +100,32 @@ export class IscsiDevice extends BlockDeviceBase {
     try {
       const stats: ExecuteStats = { unitAttentions: 0 };
       const identity = await identifyLun(session, options.address.lun, clock, stats);
-      return new IscsiDevice(options, session, identity, stats);
+      // Like the file driver: a LUN carrying data blockrig did not write opens read-only and refuses writes
+      // with ForeignDataError, unless forced.
+      let foreign: Signature | undefined;
+      if (options.readOnly !== true && options.force !== true) {
+        const { blockLength, blocks } = identity.capacity;
+        const read = (offset: number, length: number): Promise<Buffer> =>
+          executeScsi(session, { lun: options.address.lun, cdb: read16(offset / blockLength, length / blockLength), readLength: length }, 'READ(16)', clock, stats);
+        const found = await detectSignature(read, Number(blocks * BigInt(blockLength)), blockLength);
+        if (found !== undefined && !found.ours) foreign = found;
+      }
+      const device = new IscsiDevice(options, session, identity, stats, foreign);
+      return device;
     } catch (err) {
       await session.logout();
       throw err;
     }
+  }
+
+  /** The foreign signature that makes this device refuse writes, if any. */
+  get foreignSignature(): Signature | undefined {
+    return this.#foreign;
+  }
+
+  protected override checkRequest(offset: number, length: number, writes: boolean): void {
+    if (writes && !this.closed && this.#foreign !== undefined) throw new ForeignDataError(this.uri, this.#foreign.description);
+    super.checkRequest(offset, length, writes);
   }
 
   /** Sessions logged in over the device's life (1 plus each reconnect). */
@@ -113,6 +149,8 @@ export class IscsiDevice extends BlockDeviceBase {
       'capacity (blocks)': capacity.blocks.toString(),
       'block length': capacity.blockLength,
       'thin provisioning': capacity.lbpme,
+      'write cache': this.identity.mode?.writeCache ?? 'unknown',
+      'write protected': this.identity.mode?.writeProtected ?? 'unknown',
       'max transfer (blocks)': blockLimits?.maxTransferLength ?? 0,
       ...(params && {
         'MaxBurstLength': params.maxBurstLength,
@@ -268,5 +306,5 @@ export const iscsiDriver: DriverDescriptor = {
   name: 'iscsi',
   schemes: ['iscsi'],
   summary: 'a LUN on an iSCSI target, by a built-in TypeScript initiator: iscsi://[user%password@]host[:port]/IQN/LUN',
-  open: (uri, options) => createIscsiDevice({ uri: uri.text, address: parseIscsiUri(uri), readOnly: options.readOnly ?? false }),
+  open: (uri, options) => createIscsiDevice({ uri: uri.text, address: parseIscsiUri(uri), readOnly: options.readOnly ?? false, force: options.force ?? false }),
 };

@@ -122,6 +122,37 @@ describe('iscsi initiator against a well-behaved fake target', () => {
   });
 });
 
+describe('iscsi initiator: target-initiated events', () => {
+  it('maps DATA PROTECT to BLOCKRIG_E_READ_ONLY and NOT READY to BLOCKRIG_E_DEVICE_UNAVAILABLE', async () => {
+    const dev = await open();
+    fake.script = (ctx) => {
+      if (isWrite(ctx)) ctx.send(TargetOpcode.ScsiResponse, 0x80, { byte3: 2, data: senseData(Buffer.from([0x70, 0, 7, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x27, 0, 0, 0, 0, 0])) });
+      else if (isRead(ctx)) ctx.send(TargetOpcode.ScsiResponse, 0x80, { byte3: 2, data: senseData(Buffer.from([0x70, 0, 2, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x3a, 0, 0, 0, 0, 0])) });
+      return isWrite(ctx) || isRead(ctx);
+    };
+    await expect(dev.write(0, Buffer.alloc(4096))).rejects.toMatchObject({ code: ErrorCode.ReadOnly });
+    await expect(dev.read(0, 4096)).rejects.toMatchObject({ code: ErrorCode.DeviceUnavailable, message: expect.stringMatching(/NOT READY: medium not present/) as unknown });
+    await dev.close();
+  });
+
+  it('ends the session when the target asks for a logout, and logs in again for the next request', async () => {
+    const dev = await open();
+    let asked = false;
+    fake.script = (ctx) => {
+      if (!isRead(ctx) || asked) return false;
+      asked = true;
+      ctx.send(TargetOpcode.AsyncMessage, 0x80, { itt: RESERVED_TAG, words: { 36: 0x01000000 } });
+      return true;
+    };
+    await expect(dev.read(0, 4096)).rejects.toMatchObject({ code: ErrorCode.DeviceUnavailable, message: expect.stringMatching(/asked to end the session \(async event 1\)/) as unknown });
+    expect(dev.available).toBe(false);
+    expect((await dev.read(0, 4096)).length).toBe(4096);
+    expect(dev.available).toBe(true);
+    expect(dev.sessionsOpened).toBe(2);
+    await dev.close();
+  });
+});
+
 describe('iscsi initiator against a hostile fake target', () => {
   const cases: [string, (ctx: FakeContext) => void, RegExp][] = [
     ['Data-In for an ITT of no outstanding command', (ctx) => ctx.send(TargetOpcode.DataIn, 0x81, { itt: ctx.pdu.itt + 1000, data: Buffer.alloc(4096) }), /names no outstanding command/],

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { openSync, readSync, closeSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createIscsiDevice, type IscsiDevice } from '../../drivers/iscsi.js';
 import { openDevice } from '../../drivers/index.js';
@@ -24,7 +24,7 @@ const IQN = 'iqn.2026-01.dev.blockrig:initiator';
 const IQN_CHAP = 'iqn.2026-01.dev.blockrig:chap';
 const SIZE = 16 * 1024 * 1024;
 const target = useTgtd([
-  { iqn: IQN, luns: [{ lun: 1, sizeBytes: SIZE, thin: true }, { lun: 2, sizeBytes: 8 * 1024 * 1024 }] },
+  { iqn: IQN, luns: [{ lun: 1, sizeBytes: SIZE, thin: true }, { lun: 2, sizeBytes: 8 * 1024 * 1024 }, { lun: 3, sizeBytes: 4 * 1024 * 1024, readOnly: true }] },
   { iqn: IQN_CHAP, luns: [{ lun: 1, sizeBytes: 4 * 1024 * 1024 }], chap: { user: 'rig', password: 'secret-of-rig1' } },
 ]);
 let tgtd: Tgtd;
@@ -82,7 +82,7 @@ describe('iscsi initiator against tgtd', () => {
       const listing = libiscsi('iscsi-ls', ['-s', `iscsi://rig%secret-of-rig1@127.0.0.1:${tgtd.port}`]);
       const section = listing.split(/^Target:/m).find((s) => s.startsWith(`${IQN} `)) ?? '';
       const theirs = [...section.matchAll(/^Lun:(\d+)/gm)].map((m) => Number(m[1]));
-      expect(ours).toEqual([0, 1, 2]);
+      expect(ours).toEqual([0, 1, 2, 3]);
       expect(theirs.sort()).toEqual(ours);
     } finally {
       await session.logout();
@@ -112,6 +112,46 @@ describe('iscsi initiator against tgtd', () => {
       await expect(dev.trim(0, 4096)).rejects.toMatchObject({ code: ErrorCode.Unsupported });
     } finally {
       await dev.close();
+    }
+  });
+
+  it('opens a LUN that carries a foreign filesystem read-only unless forced', async () => {
+    const file = tgtd.backingFile(IQN, 2);
+    const fd = openSync(file, 'r+');
+    try {
+      writeSync(fd, Buffer.from('XFSB'), 0, 4, 0);
+    } finally {
+      closeSync(fd);
+    }
+    const guarded = await openDevice(tgtd.uri(IQN, 2));
+    try {
+      expect(guarded.capabilities.readOnly).toBe(true);
+      await expect(guarded.write(4096, Buffer.alloc(4096))).rejects.toMatchObject({ code: ErrorCode.ForeignData, message: expect.stringMatching(/XFS/) as unknown });
+    } finally {
+      await guarded.close();
+    }
+    const forced = await openDevice(tgtd.uri(IQN, 2), { force: true });
+    try {
+      expect(forced.capabilities.readOnly).toBe(false);
+      await forced.write(0, Buffer.alloc(4096), { fua: true });
+    } finally {
+      await forced.close();
+    }
+    expect(readFileRange(file, 0, 4).every((b) => b === 0)).toBe(true);
+  });
+
+  it('reads write protection and the write cache from MODE SENSE', async () => {
+    const writable = await openDevice(tgtd.uri(IQN, 2));
+    const protectedLun = await openDevice(tgtd.uri(IQN, 3));
+    try {
+      expect(writable.capabilities).toMatchObject({ readOnly: false, flush: true, fua: true });
+      expect(writable.describe?.()).toMatchObject({ 'write cache': true, 'write protected': false });
+      expect(protectedLun.capabilities.readOnly).toBe(true);
+      await expect(protectedLun.write(0, Buffer.alloc(4096))).rejects.toMatchObject({ code: ErrorCode.ReadOnly });
+      expect((await protectedLun.read(0, 4096)).length).toBe(4096);
+    } finally {
+      await writable.close();
+      await protectedLun.close();
     }
   });
 

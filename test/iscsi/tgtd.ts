@@ -20,6 +20,8 @@ export interface TgtdLunSpec {
   sizeBytes: number;
   /** Turn on thin provisioning: LBPME, UNMAP in the Block Limits page, punch-hole discards. */
   thin?: boolean;
+  /** Write-protect the LUN (MODE SENSE reports WP; writes fail with DATA PROTECT). */
+  readOnly?: boolean;
 }
 
 /** A target to create. */
@@ -101,6 +103,7 @@ export class Tgtd {
       }
       this.tgtadm(['--mode', 'logicalunit', '--op', 'new', '--tid', tid, '--lun', String(lun.lun), '--backing-store', file, '--bstype', 'rdwr']);
       if (lun.thin === true) this.tgtadm(['--mode', 'logicalunit', '--op', 'update', '--tid', tid, '--lun', String(lun.lun), '--params', 'thin_provisioning=1']);
+      if (lun.readOnly === true) this.tgtadm(['--mode', 'logicalunit', '--op', 'update', '--tid', tid, '--lun', String(lun.lun), '--params', 'readonly=1']);
     }
     for (const [name, value] of Object.entries(spec.params ?? {})) this.tgtadm(['--mode', 'target', '--op', 'update', '--tid', tid, '--name', name, '--value', value]);
     if (spec.chap) {

@@ -9,6 +9,7 @@ import { InvalidArgumentError } from '../../errors.js';
 export const ScsiOp = {
   TestUnitReady: 0x00,
   Inquiry: 0x12,
+  ModeSense10: 0x5a,
   Unmap: 0x42,
   Read16: 0x88,
   Write16: 0x8a,
@@ -31,6 +32,16 @@ export function inquiry(allocationLength: number, page?: number): Buffer {
     cdb[2] = page;
   }
   cdb.writeUInt16BE(checkField(allocationLength, 0xffff, 'allocation length'), 3);
+  return cdb;
+}
+
+/** MODE SENSE (10) (SPC-4 6.12) of one page, current values, without block descriptors (DBD). */
+export function modeSense10(page: number, allocationLength: number): Buffer {
+  const cdb = Buffer.alloc(10);
+  cdb[0] = ScsiOp.ModeSense10;
+  cdb[1] = 0x08;
+  cdb[2] = page & 0x3f;
+  cdb.writeUInt16BE(checkField(allocationLength, 0xffff, 'allocation length'), 7);
   return cdb;
 }
 

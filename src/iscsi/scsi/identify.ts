@@ -4,21 +4,23 @@
  * READ CAPACITY (16).
  */
 import type { Clock } from '../../clock.js';
-import { DeviceNotFoundError, UnsupportedError } from '../../errors.js';
+import { DeviceNotFoundError, ScsiSenseError, UnsupportedError } from '../../errors.js';
 import type { IscsiSession } from '../session.js';
-import { inquiry, readCapacity16, reportLuns, testUnitReady } from './cdb.js';
+import { inquiry, modeSense10, readCapacity16, reportLuns, testUnitReady } from './cdb.js';
 import { executeScsi, type ExecuteStats } from './execute.js';
 import {
   DEVICE_TYPES,
   parseBlockLimits,
   parseCapacity16,
   parseDeviceIdentifiers,
+  parseModeSense10,
   parseReportLuns,
   parseSerialNumber,
   parseStandardInquiry,
   parseSupportedPages,
   type BlockLimits,
   type Capacity,
+  type ModeFacts,
   type StandardInquiry,
 } from './parse.js';
 
@@ -30,6 +32,8 @@ export interface LunIdentity {
   identifiers: string[];
   blockLimits: BlockLimits | undefined;
   capacity: Capacity;
+  /** From MODE SENSE; undefined when the unit refused it. */
+  mode: ModeFacts | undefined;
 }
 
 /** Identifies `lun`; rejects with `UnsupportedError` when it is not a direct-access block device. */
@@ -55,7 +59,12 @@ export async function identifyLun(session: IscsiSession, lun: number, clock: Clo
   const identifiers = supportedVpdPages.includes(0x83) ? parseDeviceIdentifiers(await run(inquiry(1024, 0x83), 1024, 'INQUIRY VPD 0x83')) : [];
   const blockLimits = supportedVpdPages.includes(0xb0) ? parseBlockLimits(await run(inquiry(64, 0xb0), 64, 'INQUIRY VPD 0xB0')) : undefined;
   const capacity = parseCapacity16(await run(readCapacity16(32), 32, 'READ CAPACITY(16)'));
-  return { inquiry: standard, supportedVpdPages, serialNumber, identifiers, blockLimits, capacity };
+  // MODE SENSE is optional for a unit: one that refuses it is taken as writable, with a write cache.
+  const mode = await run(modeSense10(0x08, 64), 64, 'MODE SENSE(10)').then(parseModeSense10, (err: unknown) => {
+    if (err instanceof ScsiSenseError) return undefined;
+    throw err;
+  });
+  return { inquiry: standard, supportedVpdPages, serialNumber, identifiers, blockLimits, capacity, mode };
 }
 
 /** REPORT LUNS: the logical units of the target (addressed through LUN 0, which every target has). */

@@ -28,6 +28,31 @@ export interface BlockLimits {
   optimalUnmapGranularity: number;
 }
 
+/** What MODE SENSE (10) of the Caching page says. */
+export interface ModeFacts {
+  /** Write protected (device-specific parameter bit 7, SBC-3 6.4.1). */
+  writeProtected: boolean;
+  /** The unit honours DPO and FUA (device-specific parameter bit 4). */
+  dpoFua: boolean;
+  /** Write cache enabled (Caching page byte 2 bit 2, SBC-3 6.4.5); undefined when the page is absent. */
+  writeCache: boolean | undefined;
+}
+
+/** Parses MODE SENSE (10) data asked for the Caching page (0x08). */
+export function parseModeSense10(data: Buffer): ModeFacts {
+  need(data, 8, 'MODE SENSE (10)');
+  const end = Math.min(data.length, 2 + data.readUInt16BE(0));
+  let at = 8 + data.readUInt16BE(6);
+  let writeCache: boolean | undefined;
+  while (at + 2 <= end) {
+    const page = data[at]! & 0x3f;
+    const length = data[at + 1]!;
+    if (page === 0x08 && at + 3 <= end) writeCache = (data[at + 2]! & 0x04) !== 0;
+    at += 2 + length;
+  }
+  return { writeProtected: (data[3]! & 0x80) !== 0, dpoFua: (data[3]! & 0x10) !== 0, writeCache };
+}
+
 /** READ CAPACITY (16) data. */
 export interface Capacity {
   /** Number of logical blocks (last LBA + 1). */
