@@ -16,7 +16,7 @@ import type { EmbeddedRig, RigReady } from './embedded-rig.js';
 
 const run = promisify(execFile);
 
-const VolumeViewSchema = z.looseObject({ state: z.string(), members: z.array(z.looseObject({ index: z.number(), state: z.string() })) });
+const VolumeViewSchema = z.looseObject({ state: z.string(), members: z.array(z.looseObject({ index: z.number(), uri: z.string().optional(), state: z.string() })) });
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -33,7 +33,12 @@ export async function playDemo(rig: EmbeddedRig, ready: RigReady, say: (line: st
   const client = rig.client();
   const cli = async (args: string[]): Promise<string> => (await run(process.execPath, [process.argv[1] ?? 'dist/cli.js', ...args], { signal })).stdout;
 
+  const canRunTasks = !ready.missing.some((m) => m.startsWith('region task'));
   const task = async (cluster: string, kind: TaskKind, via: string): Promise<void> => {
+    if (!canRunTasks) {
+      say(`skipping the ${kind} task on cluster ${cluster}: this build has no region task driver`);
+      return;
+    }
     const url = ready.dashboards.find((d) => d.server === via)?.url;
     const viaClient = url === undefined ? client : new ApiClient({ servers: [url], user: plan.user, password: plan.password });
     say(`issuing a ${kind} task on cluster ${cluster} through server ${via} (8 partitions); watch it in the Tasks panel`);
@@ -55,9 +60,10 @@ export async function playDemo(rig: EmbeddedRig, ready: RigReady, say: (line: st
     for (let i = 0; i < 120; i++) {
       await sleep(1000, signal);
       const view = VolumeViewSchema.parse(JSON.parse(await cli(['volume', 'status', c1.volume.name, '--meta', c1.volumeTable, '--json'])));
-      const states = view.members.map((m) => m.state);
-      if (i % 5 === 0 || !states.some((s) => s !== 'in-sync')) say(`volume ${c1.volume.name}: ${view.state}, members ${states.join(' ')}`);
-      if (!states.some((s) => s !== 'in-sync')) break;
+      const states = view.members.map((m) => `${(m.uri ?? String(m.index)).replace(/^.*\//, '')}:${m.state}`);
+      const synced = view.members.every((m) => m.state === 'in-sync');
+      if (i % 5 === 0 || synced) say(`volume ${c1.volume.name}: ${view.state}, members ${states.join(' ')}`);
+      if (synced) break;
     }
   } else say('skipping the member failure: this build has no volumes');
 
