@@ -128,9 +128,15 @@ const taskSchema = z.discriminatedUnion('kind', [
 ]);
 
 /** When a fault fires: `at: 500ms` after the task starts, or `at: 40%` of the task's partitions complete. */
-const whenSchema = z.union([z.string().regex(/^\d{1,3}%$/), durationSchema]).transform((v): FaultTrigger =>
-  typeof v === 'string' && v.endsWith('%') ? { kind: 'progress', percent: Number(v.slice(0, -1)) } : { kind: 'time', ms: v as number },
-);
+const whenSchema = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx): FaultTrigger => {
+  if (typeof v === 'number') return { kind: 'time', ms: v };
+  const percent = /^\s*(\d{1,3})\s*%\s*$/.exec(v);
+  if (percent) return { kind: 'progress', percent: Number(percent[1]) };
+  const time = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$/.exec(v);
+  if (time) return { kind: 'time', ms: Number(time[1]) * (time[2] === 'ms' ? 1 : time[2] === 's' ? 1000 : 60_000) };
+  ctx.addIssue({ code: 'custom', message: `"${v}" is neither a time after the task starts (500ms, 2s) nor a progress point (40%)` });
+  return z.NEVER;
+});
 
 /** A decoded trigger. */
 export type FaultTrigger = { readonly kind: 'time'; readonly ms: number } | { readonly kind: 'progress'; readonly percent: number };

@@ -1,0 +1,64 @@
+/**
+ * Every scenario shipped in hil/scenarios runs for real through the built CLI (`blockrig hil run`), as CI
+ * runs it, and its JUnit file says it passed: one suite with the seed, a passing test case for the rig,
+ * for every expectation the scenario states and for every fault. The HTML report is written too, and the
+ * rig leaves no loop device, process or work folder behind.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadScenario } from '../../hil/scenario/load.js';
+import { runCli } from '../support/cli.js';
+import { requireCommand, requireRoot } from '../support/requirements.js';
+import { tempDir } from '../support/temp.js';
+import { readJunit } from './junit-reader.js';
+
+const SCENARIOS = join(import.meta.dirname, '..', '..', 'hil', 'scenarios');
+const files = readdirSync(SCENARIOS).filter((f) => f.endsWith('.yaml')).sort();
+
+describe('shipped HIL scenarios', () => {
+  const dir = tempDir('blockrig-hil-shipped-');
+
+  it('are all there', () => {
+    expect(files).toEqual(expect.arrayContaining(['rebuild-under-controller-kill.yaml', 'rebuild-while-second-member-flaps.yaml', 'scrub-repairs-silent-corruption.yaml', 'slow-member-during-rebuild.yaml']));
+  });
+
+  for (const file of files) {
+    it(`${file} passes and its JUnit file says so`, () => {
+      requireRoot('loop devices in HIL scenarios');
+      for (const [cmd, pkg] of [['nbdkit', 'nbdkit'], ['qemu-nbd', 'qemu-utils'], ['socat', 'socat'], ['fio', 'fio']] as const) requireCommand(cmd, pkg);
+      const path = join(SCENARIOS, file);
+      const scenario = loadScenario(path).scenario;
+      const junit = join(dir, `${scenario.name}.xml`);
+      const report = join(dir, `${scenario.name}-report`);
+      const run = runCli(['hil', 'run', path, '--junit', junit, '--report', report, '--quiet'], { timeoutMs: 120_000, env: { TMPDIR: dir } });
+      expect(run.stderr).toBe('');
+      expect(run.status, run.stdout).toBe(0);
+
+      const suites = readJunit(junit);
+      expect(suites).toHaveLength(1);
+      const suite = suites[0];
+      if (suite === undefined) return;
+      expect(suite.name).toBe(scenario.name);
+      expect(suite.properties.seed).toBe(String(scenario.seed));
+      expect({ failures: suite.failures, errors: suite.errors }).toEqual({ failures: 0, errors: 0 });
+      const names = suite.cases.map((c) => c.name);
+      const stated = Object.entries(scenario.expect).flatMap(([key, value]) => (key === 'members' ? Object.keys(value as object).map((m) => `expect.members.${m}`) : [`expect.${key}`]));
+      expect(names.sort()).toEqual(['rig', ...stated, ...scenario.faults.map((_, i) => `faults.${i}`)].sort());
+      expect(suite.cases.filter((c) => c.failure !== undefined || c.error !== undefined)).toEqual([]);
+      expect(suite.tests).toBe(suite.cases.length);
+      for (const c of suite.cases.filter((x) => x.name !== 'rig')) expect(c.line).toBeGreaterThan(0);
+
+      const page = readFileSync(join(report, `${scenario.name}.html`), 'utf8');
+      expect(page).toContain(`${scenario.name}: <span class="pass">PASS</span>`);
+      expect(page).toContain(`Seed <b>${scenario.seed}</b>`);
+      expect(page).toContain('<svg');
+      expect(existsSync(join(report, 'index.html'))).toBe(true);
+
+      // Nothing of the rig is left: no work folder, no loop device on its images.
+      expect(readdirSync(dir).filter((f) => f.startsWith('blockrig-hil-'))).toEqual([]);
+      expect(execFileSync('losetup', ['-a'], { encoding: 'utf8' })).not.toContain(dir);
+    });
+  }
+});
