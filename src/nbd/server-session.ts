@@ -48,13 +48,15 @@ export class ServerSession {
     this.#export = terms.export;
     this.#log = log;
     socket.on('drain', () => this.#wakeUp());
+    // A client that leaves while we wait for it to read must not leave the loop waiting for a drain.
+    socket.on('close', () => this.#wakeUp());
   }
 
   /** Serves requests until the client disconnects or `stop()`; resolves when every answer is sent. */
   async run(): Promise<void> {
     try {
       while (!this.#stopping) {
-        while (this.#running.size >= MAX_IN_FLIGHT || this.#socket.writableLength > MAX_UNSENT) {
+        while (!this.#stopping && !this.#socket.destroyed && (this.#running.size >= MAX_IN_FLIGHT || this.#socket.writableLength > MAX_UNSENT)) {
           await new Promise<void>((resolve) => (this.#wake = resolve));
         }
         const request = await this.#readRequest();

@@ -190,6 +190,16 @@ describe('nbd server: malformed requests', () => {
     await stillServes();
   });
 
+  it('stops reading from a client that does not read its replies, and still shuts down after it leaves', async () => {
+    const client = await RawNbdClient.handshake(socketPath);
+    await client.go('disk');
+    client.socket.pause(); // never read: replies pile up on the server side
+    for (let i = 0; i < 12; i++) client.request(Command.Read, 0, 8 * MiB, { cookie: i });
+    await stillServes();
+    client.close();
+    await server.close();
+  });
+
   it('drains in-flight writes on close and flushes before acknowledging a flush', async () => {
     const dev = await openNbdDevice(unixUri(socketPath, 'disk'), { connections: 1 });
     const writes = Array.from({ length: 32 }, (_, i) => dev.write(2 * MiB + i * 4096, Buffer.alloc(4096, i + 1)));
