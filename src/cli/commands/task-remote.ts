@@ -6,9 +6,9 @@
  * is given; subcommands only the server path has (`pause`, `resume`, `watch`) are added here.
  */
 import { randomUUID } from 'node:crypto';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { z } from 'zod';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError, UnsupportedError } from '../../errors.js';
 import { partitionCells, TaskKindSchema, TaskListSchema, TaskRecordSchema, TaskStateSchema, taskProgress, type TaskRecord } from '../../wire/index.js';
 import { clientFor, collect, withConnectionOptions } from '../client/connection.js';
 import { exitStatusOf, taskError, watchTask } from '../client/task-watch.js';
@@ -79,7 +79,7 @@ function subcommand(parent: Command, name: string, create: (c: Command) => Comma
 }
 
 const SubmitOptions = z.object({
-  cluster: z.string().min(1, 'give the cluster with --cluster'),
+  cluster: z.string({ error: 'give the cluster that runs the task with --cluster ID' }).min(1, 'give the cluster with --cluster'),
   partitions: z.coerce.number().int().min(1).optional(),
   arg: z.array(z.string()).optional(),
   requestId: z.string().min(1).max(128).optional(),
@@ -97,14 +97,18 @@ export const taskRemoteCommands: CommandModule = (program) => {
       c
         .description('issue a task to a cluster through a server; with --wait, follow it to the end with a progress bar')
         .argument('<kind>', `task kind (${TaskKindSchema.options.join(', ')})`)
-        .requiredOption('--cluster <id>', 'the cluster that runs the task')
+        .option('--cluster <id>', 'the cluster that runs the task (required)')
         .option('--partitions <n>', 'number of partitions')
         .option('--arg <name=value>', 'another task argument; repeat it', collect)
         .option('--request-id <key>', 'idempotency key: submitting again with it returns the same task (default: a fresh one, reused across failover)')
         .option('--wait', 'follow the task until it finishes; exit 0 succeeded, 14 failed, 130 cancelled')
         .option('--json', 'print JSON')
+        .addOption(new Option('--meta <uri>', 'run on a metadata region without a server (needs the region task commands)').hideHelp())
         .addHelpText('after', examples('blockrig task submit checksum --cluster c1 --partitions 16 --wait', 'blockrig task submit fill --cluster c2 --arg seed=7 --json')),
     action(async (kindText: unknown, opts: Record<string, unknown>, cmd: Command) => {
+      if (opts.meta !== undefined) {
+        throw new UnsupportedError('task submit --meta: this build has no region task commands (blockrig task ... --meta); issue the task through a server with --server', { details: { field: 'meta' } });
+      }
       const o = parseArgs(SubmitOptions, opts);
       const kind = parseArgs(TaskKindSchema, kindText, 'kind');
       const args = { ...parseTaskArgs(o.arg ?? []), ...(o.partitions === undefined ? {} : { partitions: o.partitions }) };
