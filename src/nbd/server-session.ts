@@ -78,6 +78,8 @@ export class ServerSession {
       await new Promise<void>((resolve) => {
         socket.once('close', () => resolve());
         socket.end(() => resolve());
+        // A client that sent NBD_CMD_DISC but never reads the last replies is cut off, not waited for.
+        setTimeout(() => socket.destroy(), 10_000).unref();
       });
     }
   }
