@@ -110,7 +110,7 @@ describe('blockrig nbd serve with real clients', () => {
     const fio = requireCommand('fio', 'fio');
     const out = run(fio, [
       '--name=verify', '--ioengine=nbd', `--uri=${base}/mem`, '--rw=randwrite', '--bs=4k', '--size=16m',
-      '--iodepth=16', '--verify=crc32c', '--do_verify=1', '--output-format=json', `--directory=${dir}`,
+      '--iodepth=16', '--verify=crc32c', '--do_verify=1', '--verify_state_save=0', '--output-format=json', `--directory=${dir}`,
     ]);
     const job = (JSON.parse(out.slice(out.indexOf('{'))) as { jobs: { error: number; write: { io_bytes: number }; read: { io_bytes: number } }[] }).jobs[0];
     expect(job?.error).toBe(0);
