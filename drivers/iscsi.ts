@@ -16,7 +16,7 @@ import { systemClock, type Clock } from '../src/clock.js';
 import { DeviceIoError, DeviceUnavailableError, ForeignDataError, isBlockrigError, ReadOnlyError, ScsiSenseError, ShortReadError, UnsupportedError } from '../src/errors.js';
 import type { InitiatorOffer } from '../src/iscsi/negotiation.js';
 import { openSession } from '../src/iscsi/open-session.js';
-import { read16, readCapacity16, synchronizeCache16, testUnitReady, unmap, write16 } from '../src/iscsi/scsi/cdb.js';
+import { read16, readCapacity16, synchronizeCache16, testUnitReady, unmap, write16, writeSame16 } from '../src/iscsi/scsi/cdb.js';
 import { executeScsi, type ExecuteStats } from '../src/iscsi/scsi/execute.js';
 import { identifyLun, type LunIdentity } from '../src/iscsi/scsi/identify.js';
 import { parseCapacity16 } from '../src/iscsi/scsi/parse.js';
@@ -45,6 +45,9 @@ export interface IscsiDeviceOptions {
   maxRequestBytes?: number;
 }
 
+/** Most blocks one WRITE SAME covers, whatever the target allows: 256 MiB of 512-byte blocks keeps it well inside the timeout. */
+const MAX_WRITE_SAME_BLOCKS = 512 * 1024;
+
 /** Most UNMAP descriptors in one command, whatever the target allows. */
 const MAX_UNMAP_DESCRIPTORS = 64;
 
@@ -59,6 +62,7 @@ export class IscsiDevice extends BlockDeviceBase {
   #connecting: Promise<IscsiSession> | undefined;
   #sessionsOpened = 1;
   #foreign: Signature | undefined;
+  #writeSame = true;
 
   private constructor(options: IscsiDeviceOptions, session: IscsiSession, identity: LunIdentity, stats: ExecuteStats, foreign: Signature | undefined) {
     const { capacity, blockLimits } = identity;
@@ -79,6 +83,8 @@ export class IscsiDevice extends BlockDeviceBase {
         fua: identity.mode?.dpoFua ?? true,
         trim,
         trimZeroes: trim && capacity.lbprz,
+        // WRITE SAME (16); a target without it answers ILLEGAL REQUEST once and gets zero writes from then on.
+        writeZeroes: options.readOnly !== true,
         multiConn: true,
       },
       clock: options.clock ?? systemClock,
@@ -204,6 +210,36 @@ export class IscsiDevice extends BlockDeviceBase {
     await flush();
   }
 
+  protected override async doWriteZeroes(offset: number, length: number, noUnmap: boolean, fua: boolean): Promise<void> {
+    const bs = this.logicalBlockSize;
+    const { capacity, blockLimits } = this.identity;
+    // Deallocating is a way of zeroing only where unmapped blocks read back as zeroes (LBPRZ).
+    const unmap = !noUnmap && capacity.lbpme && capacity.lbprz;
+    const limit = Math.min(blockLimits?.maxWriteSameLength || Infinity, MAX_WRITE_SAME_BLOCKS) * bs;
+    const zeroBlock = Buffer.alloc(bs);
+    for (let done = 0; done < length; ) {
+      const n = Math.min(limit, length - done);
+      if (this.#writeSame) {
+        try {
+          await this.#run('write zeroes', offset + done, n, writeSame16((offset + done) / bs, n / bs, unmap), 0, zeroBlock);
+          done += n;
+          continue;
+        } catch (err) {
+          if (!isUnsupportedCommand(err)) throw err;
+          this.#writeSame = false;
+        }
+      }
+      const zeroes = Buffer.alloc(Math.min(n, this.#chunkBytes));
+      for (let at = 0; at < n; at += zeroes.length) {
+        const m = Math.min(zeroes.length, n - at);
+        await this.doWrite(offset + done + at, m === zeroes.length ? zeroes : zeroes.subarray(0, m), false);
+      }
+      done += n;
+    }
+    // WRITE SAME has no FUA bit: make the zeroes durable the other way.
+    if (fua) await this.doFlush();
+  }
+
   protected async doClose(): Promise<void> {
     this.#stop.abort();
     await this.#connecting?.catch(() => undefined);
@@ -308,3 +344,11 @@ export const iscsiDriver: DriverDescriptor = {
   summary: 'a LUN on an iSCSI target, by a built-in TypeScript initiator: iscsi://[user%password@]host[:port]/IQN/LUN',
   open: (uri, options) => createIscsiDevice({ uri: uri.text, address: parseIscsiUri(uri), readOnly: options.readOnly ?? false, force: options.force ?? false }),
 };
+
+/** True for the driver's rendering of ILLEGAL REQUEST "invalid command operation code" or "invalid field in CDB". */
+function isUnsupportedCommand(err: unknown): boolean {
+  const cause = err instanceof DeviceIoError ? err.cause : undefined;
+  if (!(cause instanceof ScsiSenseError)) return false;
+  const { senseKey, asc } = cause.details;
+  return senseKey === SenseKey.IllegalRequest && (asc === 0x20 || asc === 0x24);
+}

@@ -1,7 +1,7 @@
 /**
  * A small iSCSI target written for the tests, to be hostile on purpose. It logs initiators in (echoing every
  * offered key, which every result function accepts), serves a 1 MiB in-memory disk at LUN 1 (INQUIRY, TEST
- * UNIT READY, READ CAPACITY (16), READ (16), WRITE (16) with immediate data), and lets a test replace the
+ * UNIT READY, READ CAPACITY (16), READ (16), WRITE (16) with immediate data, SYNCHRONIZE CACHE (16)), and lets a test replace the
  * answer to any command or the login with raw bytes: wrong ITTs, truncated PDUs, unknown opcodes, silence.
  */
 import { createServer, type Server, type Socket } from 'node:net';
@@ -41,6 +41,7 @@ export class FakeTarget {
   script: FakeScript = () => false;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  readonly #writes = new Map<number, { base: number; expected: number; received: number; ctx: FakeContext }>();
 
   private constructor(server: Server) {
     this.#server = server;
@@ -123,7 +124,19 @@ export class FakeTarget {
       ctx.send(TargetOpcode.LogoutResponse, 0x80, {});
       return;
     }
-    if (pdu.opcode !== 0x01) return; // NOP-Out echoes and Data-Out need no answer here
+    if (pdu.opcode === 0x05) {
+      // Unsolicited Data-Out of a write whose immediate data did not carry it all.
+      const write = this.#writes.get(pdu.itt);
+      if (write === undefined) return;
+      pdu.data.copy(this.disk, write.base + pdu.u32(40));
+      write.received += pdu.data.length;
+      if (write.received >= write.expected) {
+        this.#writes.delete(pdu.itt);
+        write.ctx.send(TargetOpcode.ScsiResponse, 0x80, {});
+      }
+      return;
+    }
+    if (pdu.opcode !== 0x01) return; // NOP-Out echoes need no answer here
     const cdb = pdu.bhs.subarray(32, 48);
     const good = (data?: Buffer): void => {
       // Less data than the allocation length is an underflow: U bit and the residual count (RFC 7143 11.7.5).
@@ -134,6 +147,7 @@ export class FakeTarget {
     const allocation = pdu.u32(20);
     switch (cdb[0]) {
       case 0x00:
+      case 0x91:
         return good();
       case 0x12: {
         const page = (cdb[1]! & 1) === 1 ? cdb[2]! : -1;
@@ -155,9 +169,13 @@ export class FakeTarget {
         const blocks = cdb.readUInt32BE(10);
         return good(this.disk.subarray(lba * BLOCK, (lba + blocks) * BLOCK));
       }
-      case 0x8a:
-        pdu.data.copy(this.disk, Number(cdb.readBigUInt64BE(2)) * BLOCK);
-        return good();
+      case 0x8a: {
+        const base = Number(cdb.readBigUInt64BE(2)) * BLOCK;
+        pdu.data.copy(this.disk, base);
+        if (pdu.data.length >= allocation) return good();
+        this.#writes.set(pdu.itt, { base, expected: allocation, received: pdu.data.length, ctx });
+        return;
+      }
       default:
         // CHECK CONDITION, ILLEGAL REQUEST, invalid command operation code, in fixed format.
         ctx.send(TargetOpcode.ScsiResponse, 0x80, { byte3: 2, data: senseData(Buffer.from([0x70, 0, 5, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0])) });

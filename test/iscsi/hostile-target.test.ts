@@ -53,6 +53,18 @@ describe('iscsi initiator against a well-behaved fake target', () => {
     await dev.close();
   });
 
+  it('falls back to writing zeroes when the target has no WRITE SAME, and asks only once', async () => {
+    const dev = await open();
+    fake.disk.fill(0xee, 0, 64 * 1024);
+    await dev.writeZeroes(0, 16 * 1024);
+    await dev.writeZeroes(32 * 1024, 16 * 1024, { fua: true });
+    expect(fake.disk.subarray(0, 16 * 1024).every((b) => b === 0)).toBe(true);
+    expect(fake.disk.subarray(16 * 1024, 32 * 1024).every((b) => b === 0xee)).toBe(true);
+    expect(fake.disk.subarray(32 * 1024, 48 * 1024).every((b) => b === 0)).toBe(true);
+    expect(fake.received.filter((p) => p.opcode === 0x01 && p.bhs[32] === 0x93)).toHaveLength(1);
+    await dev.close();
+  });
+
   it('answers a NOP-In ping with a NOP-Out echoing its TTT, LUN and data', async () => {
     const dev = await open();
     let pendingRead: FakeContext | undefined;

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createIscsiDevice, type IscsiDevice } from '../../drivers/iscsi.js';
 import { openDevice } from '../../drivers/index.js';
@@ -100,6 +100,24 @@ describe('iscsi initiator against tgtd', () => {
       await dev.flush();
       expect(readFileRange(file, 1024 * 1024, 1024 * 1024).every((b) => b === 0)).toBe(true);
       expect(Buffer.compare(readFileRange(file, 2 * 1024 * 1024, 4096), data.subarray(1024 * 1024, 1024 * 1024 + 4096))).toBe(0);
+    } finally {
+      await dev.close();
+    }
+  });
+
+  it('zeroes with WRITE SAME, deallocating on a thin LUN unless asked not to', async () => {
+    const dev = await openDevice(tgtd.uri(IQN, 1));
+    const file = tgtd.backingFile(IQN, 1);
+    try {
+      expect(dev.capabilities.writeZeroes).toBe(true);
+      await dev.write(8 * 1024 * 1024, Buffer.alloc(4 * 1024 * 1024, 0x3c), { fua: true });
+      const before = statSync(file).blocks;
+      await dev.writeZeroes(8 * 1024 * 1024, 2 * 1024 * 1024, { noUnmap: true, fua: true });
+      expect(statSync(file).blocks).toBe(before);
+      await dev.writeZeroes(10 * 1024 * 1024, 2 * 1024 * 1024, { fua: true });
+      expect(statSync(file).blocks).toBeLessThanOrEqual(before - (2 * 1024 * 1024) / 512);
+      expect(readFileRange(file, 8 * 1024 * 1024, 4 * 1024 * 1024).every((b) => b === 0)).toBe(true);
+      expect((await dev.read(8 * 1024 * 1024 - 4096, 4096)).every((b) => b === 0)).toBe(true);
     } finally {
       await dev.close();
     }

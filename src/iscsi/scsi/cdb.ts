@@ -14,6 +14,7 @@ export const ScsiOp = {
   Read16: 0x88,
   Write16: 0x8a,
   SynchronizeCache16: 0x91,
+  WriteSame16: 0x93,
   ServiceActionIn16: 0x9e,
   ReportLuns: 0xa0,
 } as const;
@@ -70,6 +71,13 @@ export function read16(lba: number, blocks: number): Buffer {
 /** WRITE (16) (SBC-3 5.40), with FUA (bit 3 of byte 1) when asked. */
 export function write16(lba: number, blocks: number, fua: boolean): Buffer {
   return rw16(ScsiOp.Write16, lba, blocks, fua);
+}
+
+/** WRITE SAME (16) (SBC-3 5.45) of one block of data-out over `blocks` blocks; `unmap` may deallocate them. */
+export function writeSame16(lba: number, blocks: number, unmap: boolean): Buffer {
+  const cdb = rw16(ScsiOp.WriteSame16, lba, blocks, false);
+  if (unmap) cdb[1] = 0x08;
+  return cdb;
 }
 
 /** SYNCHRONIZE CACHE (16) (SBC-3 5.23) of the whole medium (LBA 0, 0 blocks). */

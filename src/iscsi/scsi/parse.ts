@@ -26,6 +26,8 @@ export interface BlockLimits {
   maxUnmapLbaCount: number;
   maxUnmapDescriptorCount: number;
   optimalUnmapGranularity: number;
+  /** Most blocks one WRITE SAME may cover (0: not reported). */
+  maxWriteSameLength: number;
 }
 
 /** What MODE SENSE (10) of the Caching page says. */
@@ -136,6 +138,7 @@ export function parseBlockLimits(data: Buffer): BlockLimits {
     maxUnmapLbaCount: u32(16),
     maxUnmapDescriptorCount: u32(20),
     optimalUnmapGranularity: u32(24),
+    maxWriteSameLength: p.length >= 40 ? Number(BigInt.asUintN(53, p.readBigUInt64BE(32))) : 0,
   };
 }
 
