@@ -14,6 +14,8 @@ export interface LiveHandlers {
   open: (reconnected: boolean) => void;
   /** The server stopped answering. */
   lost: () => void;
+  /** The server answers but refused the stream for good (the session ended): reload to find out why. */
+  closed: () => void;
 }
 
 /** Opens the event stream; returns a function that closes it. */
@@ -38,6 +40,9 @@ export function connectLive(handlers: LiveHandlers, checkEveryMs = 1000): () => 
     if (!(await reachable(location.origin))) {
       if (!lost) handlers.lost();
       lost = true;
+    } else if (source.readyState === EventSource.CLOSED) {
+      handlers.closed();
+      return;
     }
     if (source.readyState !== EventSource.CLOSED) timer = setTimeout(() => void check(), checkEveryMs);
   };

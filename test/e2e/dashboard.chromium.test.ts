@@ -203,4 +203,11 @@ describe('dashboard in Chromium', () => {
     expect((await serverB.task(viaB))?.issuedVia).toBe('B');
     await browser.shot('09-carried-on-from-B');
   });
+  it('logs out: the page asks for a login again and the session no longer works', async () => {
+    const { page } = browser;
+    await page.click('header button:has-text("Log out")');
+    await page.waitForSelector('form[aria-label=login]');
+    const status = await page.evaluate(async () => (await fetch('/api/v1/whoami')).status);
+    expect(status).toBe(401);
+  });
 });

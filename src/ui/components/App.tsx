@@ -83,6 +83,7 @@ export function App() {
         if (current) update(setConnection(current, 'live', 'live updates connected', at()));
         if (reconnected) void load();
       },
+      closed: () => void load(),
       lost: () => {
         const current = stateRef.current;
         if (current) update(setConnection(current, 'lost', `server ${current.serverId} stopped answering`, at()));
