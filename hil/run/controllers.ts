@@ -232,7 +232,9 @@ export class PartitionedTask {
           if (signal.aborted) return;
           await this.#o.work(row, Math.min(p.end, row + step), signal);
         }
-        // Killed while its last step's I/O was in flight: a dead process marks nothing COMPLETE.
+        // Stopped or killed while its last step's I/O was in flight: a stopped process marks nothing until
+        // it runs again (and then only if it still owns the partition), a dead one never.
+        await this.#gate(id);
         if (signal.aborted) return;
         if (fenced || p.owner !== id) {
           this.#event(id, 'fenced', p.index, `partition taken by controller ${p.owner}`);
