@@ -93,6 +93,16 @@ export async function replaceStoredMember(table: VolumeTable, name: string, inde
   return table.get(name);
 }
 
+/** Asks for rebuilding member `index` to be marked in sync (a finished rebuild task's completion action). */
+export async function markStoredMemberInSync(table: VolumeTable, name: string, index: number): Promise<StoredVolume> {
+  const current = await table.get(name);
+  const member = memberAt(current.entry, index);
+  if (member.state === MemberState.InSync) return current;
+  if (member.state !== MemberState.Rebuilding) throw new ConflictError(`member ${index} of volume ${name} is ${member.state}: only a rebuilding member can be marked in sync`, { details: { member: index } });
+  await table.writeIntent(current, askFor(current, index, { state: MemberState.InSync, reason: 'rebuild task finished' }));
+  return table.get(name);
+}
+
 /** The next intent: the effective configuration, with member `index` asked to be in `ask` (and on `uri`). */
 function askFor(current: StoredVolume, index: number, ask: { state: MemberState; reason: string }, uri?: string): Intent {
   const generation = current.intent.generation + 1;

@@ -152,6 +152,10 @@ export class VolumeKeeper {
           this.#replacing = -1;
         }
         this.#o.log?.(`member ${i} replaced by ${uri}`);
+      } else if (ask.state === MemberState.InSync && member.state === MemberState.Rebuilding) {
+        // A rebuild task on other controllers finished every row of this member.
+        volume.markRebuilt(i, 0, volume.layout.rows);
+        this.#o.log?.(`member ${i} marked in sync by a finished rebuild task`);
       }
     }
   }
