@@ -2,6 +2,7 @@
 import type { CommandModule } from '../command.js';
 import { agentCommands } from './agent.js';
 import { clusterCommands } from './cluster.js';
+import { completionCommand } from './completion.js';
 import { deviceCommands } from './device.js';
 import { hilCommands } from './hil.js';
 import { nbdCommands } from './nbd.js';
@@ -12,4 +13,4 @@ import { startCommand } from './start.js';
 import { taskRemoteCommands } from './task-remote.js';
 import { volumeCommands } from './volume.js';
 
-export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands, nbdCommands, serverCommands, agentCommands, clusterCommands, volumeCommands, rigViewCommands, taskRemoteCommands, hilCommands];
+export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands, nbdCommands, serverCommands, agentCommands, clusterCommands, volumeCommands, rigViewCommands, taskRemoteCommands, hilCommands, completionCommand];
