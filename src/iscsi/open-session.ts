@@ -19,7 +19,7 @@ export async function openSession(address: IscsiTargetAddress, clock: Clock, off
       ...(offer && { offer }),
       timeoutMs: address.timeoutMs,
     });
-    return new IscsiSession(conn, result, clock, address.timeoutMs);
+    return new IscsiSession(conn, result, clock, address.timeoutMs, address.keepaliveMs);
   } catch (err) {
     conn.destroy(err instanceof Error ? err : undefined);
     throw err;

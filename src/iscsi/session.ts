@@ -64,6 +64,10 @@ export class IscsiSession {
   #failure: Error | undefined;
   #watching = false;
   readonly #stopWatch = new AbortController();
+  /** When a PDU last arrived, for the keepalive. */
+  #lastHeard: number;
+  /** The NOP-Out ping waiting for its NOP-In, if any. */
+  #ping: { itt: number; sent: number } | undefined;
   #logout: (() => void) | undefined;
   readonly #lostListeners: ((err: Error) => void)[] = [];
 
@@ -72,7 +76,10 @@ export class IscsiSession {
     loginResult: LoginResult,
     private readonly clock: Clock,
     private readonly timeoutMs: number,
+    /** Ping an idle target after this long without a PDU from it (0: never), so a silent death is noticed. */
+    private readonly keepaliveMs = 0,
   ) {
+    this.#lastHeard = clock.now();
     this.#conn = conn;
     this.params = loginResult.params;
     this.#cmdSn = loginResult.cmdSn;
@@ -81,12 +88,14 @@ export class IscsiSession {
     conn.setMaxDataSegment(this.params.initiatorMaxRecvDataSegmentLength);
     conn.onClose((err) => this.#fail(err));
     conn.setHandler((pdu) => {
+      this.#lastHeard = this.clock.now();
       try {
         this.#dispatch(pdu);
       } catch (err) {
         this.#conn.destroy(err instanceof Error ? err : new IscsiProtocolError(String(err)));
       }
     });
+    if (keepaliveMs > 0) void this.#watch();
   }
 
   /** The error that ended the session, once it has ended. */
@@ -138,19 +147,27 @@ export class IscsiSession {
 
   /**
    * One watchdog per session instead of a timer per command (a timer each costs more than the command on a
-   * fast target): while commands are outstanding it wakes every quarter timeout and fails the session when
-   * the oldest command, which Map order keeps first, has waited the whole timeout. Commands held back by a
-   * closed CmdSN window count too, so a target that never opens its window cannot hang us.
+   * fast target): it wakes every quarter timeout and fails the session when the oldest command, which Map
+   * order keeps first, has waited the whole timeout. Commands held back by a closed CmdSN window count too,
+   * so a target that never opens its window cannot hang us. With a keepalive it also pings a target it has
+   * not heard from (RFC 7143 11.18) and fails the session when the ping goes unanswered; without one it
+   * sleeps only while commands are outstanding.
    */
   async #watch(): Promise<void> {
     this.#watching = true;
+    const interval = Math.max(1, Math.min(this.timeoutMs, this.keepaliveMs || Infinity) / 4);
     try {
-      while (this.#tasks.size > 0 && this.#failure === undefined) {
-        await this.clock.sleep(Math.max(1, this.timeoutMs / 4), this.#stopWatch.signal);
+      while (this.#failure === undefined && (this.#tasks.size > 0 || this.keepaliveMs > 0)) {
+        await this.clock.sleep(interval, this.#stopWatch.signal);
+        const now = this.clock.now();
         const oldest = this.#tasks.values().next().value;
-        if (oldest !== undefined && this.clock.now() - oldest.submitted >= this.timeoutMs) {
+        if (oldest !== undefined && now - oldest.submitted >= this.timeoutMs) {
           const op = oldest.request.cdb[0]!.toString(16);
           this.#conn.destroy(new TimeoutError(`the iSCSI target at ${this.#conn.portal} did not complete SCSI command 0x${op} within ${this.timeoutMs} ms`));
+        } else if (this.#ping !== undefined && now - this.#ping.sent >= this.timeoutMs) {
+          this.#conn.destroy(new TimeoutError(`the iSCSI target at ${this.#conn.portal} did not answer a NOP-Out ping within ${this.timeoutMs} ms`));
+        } else if (this.keepaliveMs > 0 && this.#ping === undefined && now - this.#lastHeard >= this.keepaliveMs) {
+          this.#sendPing(now);
         }
       }
     } catch {
@@ -160,9 +177,16 @@ export class IscsiSession {
     }
   }
 
+  /** An immediate NOP-Out asking for a NOP-In (ITT set, TTT reserved); it takes no CmdSN. */
+  #sendPing(now: number): void {
+    const itt = this.#allocateItt();
+    this.#ping = { itt, sent: now };
+    this.#conn.send(encodePdu({ opcode: InitiatorOpcode.NopOut, immediate: true, flags: 0x80, itt, words: { 20: RESERVED_TAG, 24: this.#cmdSn, 28: this.#expStatSn } }));
+  }
+
   #allocateItt(): number {
     let itt = this.#nextItt;
-    while (itt === RESERVED_TAG || this.#tasks.has(itt)) itt = (itt + 1) >>> 0;
+    while (itt === RESERVED_TAG || this.#tasks.has(itt) || itt === this.#ping?.itt) itt = (itt + 1) >>> 0;
     this.#nextItt = (itt + 1) >>> 0;
     return itt;
   }
@@ -258,6 +282,7 @@ export class IscsiSession {
   #onNopIn(pdu: Pdu): void {
     const ttt = pdu.u32(20);
     this.#acknowledge(pdu, pdu.itt !== RESERVED_TAG);
+    if (this.#ping !== undefined && pdu.itt === this.#ping.itt) this.#ping = undefined;
     if (ttt !== RESERVED_TAG) {
       // A ping from the target: echo it (RFC 7143 11.18), as an immediate NOP-Out that takes no CmdSN.
       this.#conn.send(encodePdu({ opcode: InitiatorOpcode.NopOut, immediate: true, flags: 0x80, lun: pdu.bhs.subarray(8, 16), itt: RESERVED_TAG, words: { 20: ttt, 24: this.#cmdSn, 28: this.#expStatSn }, data: pdu.data }));

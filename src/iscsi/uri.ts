@@ -1,7 +1,7 @@
 /**
  * iSCSI device URIs in libiscsi's form: `iscsi://[user[%password]@]host[:port]/TARGET-IQN/LUN`.
- * `user:password@` is accepted too. Query parameters: `initiator=IQN` (our initiator name) and
- * `timeout=MS` (per-command and login timeout, milliseconds).
+ * `user:password@` is accepted too. Query parameters: `initiator=IQN` (our initiator name), `timeout=MS`
+ * (per-command and login timeout) and `keepalive=MS` (ping an idle target after this long; 0: never).
  */
 import { hostname } from 'node:os';
 import { InvalidUriError } from '../errors.js';
@@ -19,6 +19,8 @@ export interface IscsiTargetAddress {
   chap?: { user: string; secret: string };
   initiatorName: string;
   timeoutMs: number;
+  /** Ping the target after this long without hearing from it; 0 disables. */
+  keepaliveMs: number;
 }
 
 /** Default initiator name: a stable IQN per host, so target ACLs can name it. */
@@ -38,9 +40,8 @@ export function parseIscsiUri(uri: DeviceUri): IscsiTargetAddress {
   const [targetName, lunText] = parts as [string, string];
   if (!/^\d+$/.test(lunText) || Number(lunText) > 16383) throw new InvalidUriError(uri.text, `LUN "${lunText}" must be a number from 0 to 16383`);
   const port = url.port === '' ? ISCSI_PORT : Number(url.port);
-  const timeoutText = uri.params.get('timeout') ?? '30000';
-  const timeoutMs = Number(timeoutText);
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new InvalidUriError(uri.text, `timeout=${timeoutText} must be a positive number of milliseconds`);
+  const timeoutMs = milliseconds(uri, 'timeout', 30_000, 1);
+  const keepaliveMs = milliseconds(uri, 'keepalive', 10_000, 0);
   const address: IscsiTargetAddress = {
     host,
     port,
@@ -48,6 +49,7 @@ export function parseIscsiUri(uri: DeviceUri): IscsiTargetAddress {
     lun: Number(lunText),
     initiatorName: uri.params.get('initiator') ?? defaultInitiatorName(),
     timeoutMs,
+    keepaliveMs,
   };
   const user = url.username;
   if (user !== '') {
@@ -59,6 +61,16 @@ export function parseIscsiUri(uri: DeviceUri): IscsiTargetAddress {
     address.chap = { user: safeDecode(name), secret: safeDecode(secret) };
   }
   return address;
+}
+
+function milliseconds(uri: DeviceUri, name: string, fallback: number, min: number): number {
+  const text = uri.params.get(name);
+  if (text === null) return fallback;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min) {
+    throw new InvalidUriError(uri.text, `${name}=${text} must be a whole number of milliseconds, at least ${min}`);
+  }
+  return value;
 }
 
 function safeDecode(text: string): string {

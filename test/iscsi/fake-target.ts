@@ -6,7 +6,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll } from 'vitest';
-import { encodePdu, TargetOpcode, type Pdu } from '../../src/iscsi/pdu.js';
+import { encodePdu, RESERVED_TAG, TargetOpcode, type Pdu } from '../../src/iscsi/pdu.js';
 import { PduReader } from '../../src/iscsi/pdu-reader.js';
 import { decodeText, encodeText } from '../../src/iscsi/text.js';
 
@@ -106,7 +106,7 @@ export class FakeTarget {
           statSn,
           maxCmdSn: expCmdSn + this.window - 1,
           send: (opcode, flags, fields) => {
-            const statusBearing = opcode === TargetOpcode.ScsiResponse || opcode === TargetOpcode.LogoutResponse || (opcode === TargetOpcode.DataIn && (flags & 1) !== 0) || opcode === TargetOpcode.Reject;
+            const statusBearing = opcode === TargetOpcode.ScsiResponse || opcode === TargetOpcode.LogoutResponse || (opcode === TargetOpcode.NopIn && (fields.itt ?? pdu.itt) !== RESERVED_TAG) || (opcode === TargetOpcode.DataIn && (flags & 1) !== 0) || opcode === TargetOpcode.Reject;
             socket.write(Buffer.concat(encodePdu({ opcode, flags, itt: fields.itt ?? pdu.itt, byte2: fields.byte2, byte3: fields.byte3, lun: fields.lun, data: fields.data, words: { 24: statusBearing ? statSn++ : statSn, 28: expCmdSn, 32: (expCmdSn + this.window - 1) >>> 0, ...fields.words } })));
             ctx.statSn = statSn;
           },
@@ -136,7 +136,12 @@ export class FakeTarget {
       }
       return;
     }
-    if (pdu.opcode !== 0x01) return; // NOP-Out echoes need no answer here
+    if (pdu.opcode === 0x00 && pdu.itt !== RESERVED_TAG) {
+      // An initiator's ping: answer with a NOP-In carrying its ITT and data (RFC 7143 11.19).
+      ctx.send(TargetOpcode.NopIn, 0x80, { words: { 20: RESERVED_TAG }, data: pdu.data });
+      return;
+    }
+    if (pdu.opcode !== 0x01) return; // NOP-Out echoes of our own pings need no answer
     const cdb = pdu.bhs.subarray(32, 48);
     const good = (data?: Buffer): void => {
       // Less data than the allocation length is an underflow: U bit and the residual count (RFC 7143 11.7.5).

@@ -135,6 +135,29 @@ describe('iscsi initiator against a well-behaved fake target', () => {
 });
 
 describe('iscsi initiator: target-initiated events', () => {
+  it('pings an idle target, and turns unavailable when the pings go unanswered', async () => {
+    const clock = new ManualClock();
+    const uri = fake.uri('?timeout=30000&keepalive=10000');
+    const dev = await createIscsiDevice({ uri, address: parseIscsiUri(parseDeviceUri(uri)), reconnectDelayMs: 600_000, clock });
+    const reasons: string[] = [];
+    dev.onAvailabilityChange((c) => reasons.push(c.reason));
+    const pings = (): number => fake.received.filter((p) => p.opcode === 0x00 && p.itt !== RESERVED_TAG).length;
+    // Answered: a second ping comes only after the first was answered and the link was idle again.
+    await waitFor(async () => {
+      await clock.advance(1000);
+      return pings() >= 2;
+    }, 20_000, 'two answered pings');
+    expect(dev.available).toBe(true);
+    // Unanswered: the session is dropped once a ping has waited the whole timeout.
+    fake.script = (ctx) => ctx.pdu.opcode === 0x00;
+    await waitFor(async () => {
+      await clock.advance(1000);
+      return !dev.available;
+    }, 20_000, 'the device to give up on the silent target');
+    expect(reasons[0]).toMatch(/did not answer a NOP-Out ping within 30000 ms/);
+    await dev.close();
+  });
+
   it('maps DATA PROTECT to BLOCKRIG_E_READ_ONLY and NOT READY to BLOCKRIG_E_DEVICE_UNAVAILABLE', async () => {
     const dev = await open();
     fake.script = (ctx) => {
