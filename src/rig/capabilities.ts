@@ -25,7 +25,8 @@ function find(program: Command, path: readonly string[]): Command | undefined {
 
 /** Reads the capabilities from the program's registered commands. */
 export function detectCapabilities(program: Command): RigCapabilities {
-  const hasOption = (path: string[], flag: string): boolean => find(program, path)?.options.some((o) => o.long === flag) === true;
+  // Hidden options do not count: the server-side `task submit` only declares `--meta` to refuse it clearly.
+  const hasOption = (path: string[], flag: string): boolean => find(program, path)?.options.some((o) => o.long === flag && !o.hidden) === true;
   return {
     metaFormat: find(program, ['meta', 'format']) !== undefined,
     controllers: hasOption(['controller', 'run'], '--meta'),
