@@ -50,6 +50,14 @@ export function scenarioPage(r: ScenarioRun): string {
   for (const d of r.devices) {
     parts.push(`<tr><td>${esc(d.name)}</td><td>${esc(d.kind)}</td><td>${esc(d.uri)}</td><td>${d.available ? 'yes' : 'no'}</td><td>${esc(d.role)}</td><td>${esc(d.memberState)}</td><td>${d.readErrors}</td><td>${d.writeErrors}</td><td>${d.faultsFired}</td></tr>`);
   }
+  parts.push('</table>');
+  if (r.serverReports.length > 0) {
+    parts.push('<h2>Device states reported by the servers</h2><table><tr><th>server</th><th>status</th><th>devices</th></tr>');
+    for (const s of r.serverReports) {
+      const devices = s.devices.map((d) => `${esc(d.name)}: ${d.available ? 'available' : '<b>unavailable</b>'} (${esc(d.reason)})`).join('<br>');
+      parts.push(`<tr><td>${esc(s.server)}</td><td>${esc(s.status)}</td><td>${devices}</td></tr>`);
+    }
+  }
   parts.push('</table><h2>Faults</h2><table><tr><th>#</th><th>fault</th><th>fired</th><th>task progress then</th><th>undone</th><th>problem</th></tr>');
   for (const f of r.faults) {
     const fired = f.firedAtMs === undefined ? 'never' : `${f.firedAtMs} ms`;

@@ -53,7 +53,9 @@ export async function buildDevice(spec: RigDevice, ctx: DeviceBuildContext): Pro
     server = spec.kind === 'nbdkit' ? await startNbdkit(spec, image, socket, ctx) : await startQemuNbd(spec, image, socket, ctx);
     await waitUntil(() => existsSync(socket) || server?.exited === true, 10_000, `${spec.kind} to listen on ${socket}`, ctx.clock);
     if (server.exited) throw new Error(`${spec.kind} for device ${spec.name} exited at start:\n${server.log()}`);
-    uri = `nbd+unix:///${spec.name}?socket=${socket}`;
+    // A rig's export that dies is a pulled drive: give up reconnecting after 2 s rather than NBD's 30 s,
+    // so the volume fails the member while the scenario still runs.
+    uri = `nbd+unix:///${spec.name}?socket=${socket}&reconnect=2s&timeout=10s`;
   }
   const inner = await openDevice(uri);
   return { spec, image, server, device: createFaultDevice(inner, faultOptions) };

@@ -103,11 +103,16 @@ export class ProcessSupervisor {
   }
 }
 
-/** Polls `ready` every 20 ms until it is true; TimeoutError naming `what` after `timeoutMs`. */
-export async function waitUntil(ready: () => boolean, timeoutMs: number, what: string, clock: Clock): Promise<void> {
+/**
+ * Polls `ready` every 20 ms (calling `onPoll` first, to start asynchronous checks whose results `ready`
+ * reads) until it is true; TimeoutError naming `what` after `timeoutMs`.
+ */
+export async function waitUntil(ready: () => boolean, timeoutMs: number, what: string, clock: Clock, onPoll?: () => void): Promise<void> {
   const deadline = clock.now() + timeoutMs;
-  while (!ready()) {
+  for (;;) {
+    onPoll?.();
+    if (ready()) return;
     if (clock.now() > deadline) throw new TimeoutError(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await clock.sleep(20);
+    await clock.sleep(onPoll === undefined ? 20 : 100);
   }
 }

@@ -23,6 +23,8 @@ export interface RunOutcome {
   /** Member state by rig device name. */
   readonly memberStates: ReadonlyMap<string, string>;
   readonly reclaimed: number;
+  /** Per device, what the live servers reported ("A: available, B: available"). */
+  readonly reported: ReadonlyMap<string, string>;
   readonly faults: readonly FaultRecord[];
 }
 
@@ -61,6 +63,11 @@ export function checkExpectations(loaded: LoadedScenario, o: RunOutcome): Expect
     add(['expect', 'members', name], state, actual, actual === state);
   }
   if (e.reclaimed !== undefined) add(['expect', 'reclaimed'], describeRange(e.reclaimed), `${o.reclaimed} partitions`, inRange(e.reclaimed, o.reclaimed));
+  for (const [name, want] of Object.entries(e.reported ?? {})) {
+    const actual = o.reported.get(name) ?? 'no live server';
+    const parts = actual.split(', ');
+    add(['expect', 'reported', name], `${want} on every live server`, actual, actual !== 'no live server' && parts.every((p) => p.endsWith(`: ${want}`)));
+  }
   for (const f of o.faults) {
     const actual = f.error !== undefined ? `could not be injected: ${f.error}` : f.firedAtMs === undefined ? 'never fired (the task ended first)' : `fired at ${f.firedAtMs} ms`;
     add(['faults', f.index], `${f.label} fires`, actual, f.error === undefined && f.firedAtMs !== undefined);

@@ -8,6 +8,7 @@ import type { Clock } from '../../src/clock.js';
 import type { BuiltDevice } from '../rig/devices.js';
 import type { ProcessSupervisor } from '../rig/processes.js';
 import type { RigRelay } from '../rig/relay.js';
+import type { RigServers } from '../rig/servers.js';
 import type { Fault } from '../scenario/schema.js';
 import type { PartitionedTask } from './controllers.js';
 import { seededRandom } from './workload.js';
@@ -29,6 +30,7 @@ export interface FaultTargets {
   readonly task: PartitionedTask;
   readonly devices: ReadonlyMap<string, BuiltDevice>;
   readonly relay: RigRelay | undefined;
+  readonly servers: RigServers | undefined;
   readonly processes: ProcessSupervisor;
   readonly clock: Clock;
   readonly seed: number;
@@ -39,7 +41,7 @@ export interface FaultTargets {
 /** A short human name of a fault, for logs, the chart and JUnit. */
 export function describeFault(f: Fault): string {
   const at = f.at.kind === 'time' ? `${f.at.ms} ms` : `${f.at.percent}%`;
-  const target = 'controller' in f ? `controller ${f.controller}` : `device ${f.device}`;
+  const target = 'controller' in f ? `controller ${f.controller}` : 'server' in f ? `server ${f.server}` : `device ${f.device}`;
   const extra = f.action === 'slow-device' ? ` +${f.latency} ms` : f.action === 'corrupt' ? ` ${f.length} bytes at ${f.offset}` : f.action === 'rule' ? ` ${f.rule.kind}` : '';
   const dur = 'duration' in f && f.duration !== undefined ? ` for ${f.duration} ms` : '';
   return `${f.action} ${target}${extra}${dur} at ${at}`;
@@ -132,6 +134,12 @@ export class FaultTimeline {
     }
     if (f.action === 'pause-controller') {
       t.task.pause(f.controller, f.duration);
+      return undefined;
+    }
+    if (f.action === 'kill-server' || f.action === 'kill-agent') {
+      if (t.servers === undefined) throw new Error('the rig has no servers');
+      if (f.action === 'kill-server') t.servers.killServer(f.server);
+      else t.servers.killAgent(f.server);
       return undefined;
     }
     const built = t.devices.get(f.device);

@@ -14,6 +14,7 @@ import type { LoadedScenario } from '../scenario/load.js';
 import { PartitionedTask, type ControllerEvent } from './controllers.js';
 import { checkExpectations, type ExpectationResult } from './expectations.js';
 import { FaultTimeline, type FaultRecord } from './faults.js';
+import { startServers, type RigServers } from '../rig/servers.js';
 import { buildRig, type Rig } from './rig.js';
 import { prepareTask } from './task.js';
 import { PatternWorkload, runFioWorkload, type WorkloadResult } from './workload.js';
@@ -30,6 +31,8 @@ export interface RunOptions {
   readonly clock?: Clock;
   /** Receives each line of the run log as it happens. */
   readonly onLog?: (line: string) => void;
+  /** The blockrig CLI script that servers and agents run (default: the running script, `dist/cli.js`). */
+  readonly cliPath?: string;
 }
 
 /** One device's state at the end of a run. */
@@ -44,6 +47,14 @@ export interface DeviceReport {
   readonly readErrors: number;
   readonly writeErrors: number;
   readonly faultsFired: number;
+}
+
+/** What one server reported at the end of a run. */
+export interface ServerReport {
+  readonly server: string;
+  /** "killed by the scenario", "not answering", or "answering". */
+  readonly status: string;
+  readonly devices: readonly { name: string; available: boolean; reason: string }[];
 }
 
 /** Everything a run produced. */
@@ -67,6 +78,8 @@ export interface ScenarioRun {
   readonly devices: readonly DeviceReport[];
   readonly volumeState: string | undefined;
   readonly workload: WorkloadResult | undefined;
+  /** What each server reported about the watched devices at the end (servers scenarios only). */
+  readonly serverReports: readonly ServerReport[];
   /** The run log first, then every process's output. */
   readonly logs: readonly { name: string; text: string }[];
   readonly workDir: string;
@@ -96,6 +109,8 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   log(`scenario ${s.name} (${loaded.file}), seed ${seed}, work folder ${workDir}`);
 
   let rig: Rig | undefined;
+  let servers: RigServers | undefined;
+  const serverReports: ServerReport[] = [];
   let task: PartitionedTask | undefined;
   let timeline: FaultTimeline | undefined;
   let error: string | undefined;
@@ -106,6 +121,9 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   try {
     rig = await buildRig(s, { workDir, seed, clock, processes, teardown, log });
     const volume = rig.volume;
+    if (s.servers !== undefined) {
+      servers = await startServers(s.servers.count, [...rig.devices.values()], { workDir, processes, clock, cliPath: options.cliPath ?? process.argv[1] ?? 'blockrig', log });
+    }
     const pattern = s.workload?.kind === 'pattern' ? new PatternWorkload(volume, s.workload.blockSize, seed) : undefined;
     if (pattern !== undefined) {
       await pattern.fill();
@@ -116,7 +134,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     const activeTask = new PartitionedTask({ rows: volume.layout.rows, partitions: s.task.partitions, controllers: s.controllers.count, leaseMs: s.controllers.leaseMs, clock, work: prepared.work });
     task = activeTask;
     const faultsDone = new AbortController();
-    const activeTimeline = new FaultTimeline(s.faults, { task: activeTask, devices: rig.devices, relay: rig.relay, processes, clock, seed, log });
+    const activeTimeline = new FaultTimeline(s.faults, { task: activeTask, devices: rig.devices, relay: rig.relay, servers, processes, clock, seed, log });
     timeline = activeTimeline;
     const taskStart = clock.now();
     const sample = (): void => {
@@ -153,6 +171,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     if (workload !== undefined) log(`workload ${workload.kind}: ${workload.writesDuringTask} writes during the task, ${workload.verified ? `verified ${workload.bytesVerified} bytes` : `NOT verified: ${workload.problem ?? ''}`}`);
     if (abort.signal.aborted) throw abort.signal.reason instanceof Error ? abort.signal.reason : new Error('aborted');
     const afterCheckSectors = s.expect.consistent === undefined ? undefined : await checkConsistency(rig, log);
+    const reported = servers === undefined ? new Map<string, string>() : await awaitReports(servers, s.expect.reported ?? {}, clock, serverReports, log);
     expectations = checkExpectations(loaded, {
       task: taskError === undefined ? 'completed' : 'failed',
       taskError,
@@ -163,6 +182,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       volumeState: volume.volumeState,
       memberStates: memberStates(s.volume.members, rig),
       reclaimed: activeTask.reclaimed,
+      reported,
       faults: activeTimeline.records,
     });
     for (const r of expectations) log(`${r.passed ? 'PASS' : 'FAIL'} ${r.name}: expected ${r.expected}, got ${r.actual} (${r.where.file}:${r.where.line})`);
@@ -197,6 +217,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     devices,
     volumeState,
     workload,
+    serverReports,
     logs: [{ name: 'run', text: runLog.join('\n') }, ...processes.processes.map((p) => ({ name: `${p.name} (pid ${p.pid})`, text: p.log() }))],
     workDir,
   };
@@ -246,4 +267,41 @@ function deviceReports(members: readonly string[], spares: readonly string[], ri
       faultsFired: d.device.rules.reduce((n, r) => n + r.fired, 0),
     };
   });
+}
+
+/**
+ * Waits (up to 15 s: agents probe and transmit on their own schedule) until every live server reports
+ * each device as `expected` says, then records what each server reports. Returns, per expected device, what
+ * the servers said ("A: unavailable, B: unavailable"); a device matches when every live server agrees.
+ */
+async function awaitReports(servers: RigServers, expected: Record<string, string>, clock: Clock, out: ServerReport[], log: (line: string) => void): Promise<Map<string, string>> {
+  const live = servers.ids.filter((id) => !servers.killed(id));
+  const views = new Map<string, Awaited<ReturnType<RigServers['view']>>>();
+  const matches = (): boolean =>
+    live.length > 0 &&
+    live.every((id) => {
+      const view = views.get(id);
+      return view !== undefined && Object.entries(expected).every(([name, want]) => view.devices.some((d) => d.name === name && (d.available ? 'available' : 'unavailable') === want));
+    });
+  const deadline = clock.now() + 15_000;
+  for (;;) {
+    for (const id of live) views.set(id, await servers.view(id));
+    if (matches() || clock.now() > deadline) break;
+    await clock.sleep(200);
+  }
+  for (const id of servers.ids) {
+    const view = views.get(id);
+    const status = servers.killed(id) ? 'killed by the scenario' : view === undefined ? 'not answering' : 'answering';
+    out.push({ server: id, status, devices: (view?.devices ?? []).map((d) => ({ name: d.name, available: d.available, reason: d.reason })) });
+    log(`server ${id}: ${status}${view === undefined ? '' : `; ${view.devices.map((d) => `${d.name} ${d.available ? 'available' : 'unavailable'}`).join(', ')}`}`);
+  }
+  const said = new Map<string, string>();
+  for (const name of Object.keys(expected)) {
+    const parts = live.map((id) => {
+      const d = views.get(id)?.devices.find((x) => x.name === name);
+      return `${id}: ${d === undefined ? 'no report' : d.available ? 'available' : 'unavailable'}`;
+    });
+    said.set(name, parts.length === 0 ? 'no live server' : parts.join(', '));
+  }
+  return said;
 }

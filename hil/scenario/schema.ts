@@ -144,6 +144,14 @@ export type FaultTrigger = { readonly kind: 'time'; readonly ms: number } | { re
 const at = { at: whenSchema };
 const forDuration = { duration: durationSchema.optional() };
 
+const serverId = z.enum(['A', 'B', 'C', 'D']);
+
+/** Servers and agents watching the rig's devices (docs/agents-and-servers.md). */
+const serversSchema = z.strictObject({
+  /** Servers A, B, ...; `cluster up` starts one agent per server at the rig's cluster. */
+  count: z.number().int().min(1).max(4).default(2),
+});
+
 /** Every fault action. Each undoes itself after `duration` where it has one. */
 export const faultSchema = z.discriminatedUnion('action', [
   /** SIGKILL of a controller: it stops mid-partition without releasing anything. */
@@ -164,6 +172,10 @@ export const faultSchema = z.discriminatedUnion('action', [
   z.strictObject({ action: z.literal('power-cycle'), device: deviceName, ...at, duration: durationSchema }),
   /** SIGKILL of the process serving the device (nbdkit, qemu-nbd): the export is gone for good. */
   z.strictObject({ action: z.literal('kill-export'), device: deviceName, ...at }),
+  /** SIGKILL of a server: its agent/server pair is gone, the other pair carries on. */
+  z.strictObject({ action: z.literal('kill-server'), server: serverId, ...at }),
+  /** SIGKILL of the agent registered with that server (`cluster up` starts it again after its retry delay). */
+  z.strictObject({ action: z.literal('kill-agent'), server: serverId, ...at }),
 ]);
 
 const countRange = z.union([z.number().int().nonnegative(), z.strictObject({ min: z.number().int().nonnegative().optional(), max: z.number().int().nonnegative().optional() })]);
@@ -184,6 +196,8 @@ const expectSchema = z.strictObject({
   members: z.record(deviceName, z.enum(['in-sync', 'rebuilding', 'failed', 'removed'])).optional(),
   /** Partitions reclaimed from a dead or stalled controller. */
   reclaimed: countRange.optional(),
+  /** Device availability as every live server reports it (needs `servers`); waited for up to 15 s. */
+  reported: z.record(deviceName, z.enum(['available', 'unavailable'])).optional(),
 });
 
 /** The fields of a scenario file. */
@@ -197,6 +211,7 @@ const scenarioObject = z.strictObject({
     rig: rigSchema,
     volume: volumeSchema,
     controllers: controllersSchema.default({ count: 1, leaseMs: 400 }),
+    servers: serversSchema.optional(),
     workload: workloadSchema.optional(),
     task: taskSchema,
     faults: z.array(faultSchema).default([]),
@@ -244,6 +259,12 @@ function checkReferences(s: z.output<typeof scenarioObject>, ctx: z.RefinementCt
     claim(s.task.with, ['task', 'with']);
   }
   s.faults.forEach((f, i) => {
+    if (f.action === 'kill-server' || f.action === 'kill-agent') {
+      const count = s.servers?.count ?? 0;
+      if (count === 0) ctx.addIssue({ code: 'custom', path: ['faults', i, 'action'], message: `${f.action} needs a servers section` });
+      else if (f.server.charCodeAt(0) - 65 >= count) ctx.addIssue({ code: 'custom', path: ['faults', i, 'server'], message: `there are servers A-${String.fromCharCode(64 + count)}` });
+      return;
+    }
     if (f.action === 'kill-controller' || f.action === 'pause-controller') {
       if (f.controller >= s.controllers.count) ctx.addIssue({ code: 'custom', path: ['faults', i, 'controller'], message: `there are controllers 0-${s.controllers.count - 1}` });
       return;
@@ -255,5 +276,10 @@ function checkReferences(s: z.output<typeof scenarioObject>, ctx: z.RefinementCt
     if (f.at.kind === 'progress' && f.at.percent > 100) ctx.addIssue({ code: 'custom', path: ['faults', i, 'at'], message: 'a progress point is 0% to 100%' });
   });
   for (const name of Object.keys(s.expect.members ?? {})) ref(name, ['expect', 'members', name]);
+  for (const name of Object.keys(s.expect.reported ?? {})) {
+    ref(name, ['expect', 'reported', name]);
+    if (s.servers === undefined) ctx.addIssue({ code: 'custom', path: ['expect', 'reported'], message: 'reported device states need a servers section' });
+    if (names.get(name)?.kind === 'memory') ctx.addIssue({ code: 'custom', path: ['expect', 'reported', name], message: `device "${name}" is memory: agents, in their own processes, cannot see it` });
+  }
   if (s.expect.mismatches !== undefined && s.task.kind !== 'scrub') ctx.addIssue({ code: 'custom', path: ['expect', 'mismatches'], message: 'mismatches are counted by a scrub task' });
 }

@@ -88,6 +88,16 @@ describe('scenario loader', () => {
     expect(found).toContainEqual(expect.stringMatching(/^s\.yaml:15:\d+: faults\.0\.device: device "d1" has no power channel/));
   });
 
+  it('refuses server faults and reported states without a servers section', () => {
+    const text = VALID.replace('- { action: kill-controller, controller: 0, at: 50% }', '- { action: kill-server, server: B, at: 50% }').replace('  task: completed', '  task: completed\n  reported: { d0: unavailable }');
+    expect(problems(text)).toEqual([
+      expect.stringMatching(/^s\.yaml:15:7: faults\.0\.action: kill-server needs a servers section/),
+      expect.stringMatching(/^s\.yaml:18:3: expect\.reported: reported device states need a servers section/),
+    ]);
+    const withOne = text.replace('faults:', 'servers: { count: 1 }\nfaults:').replace('  reported: { d0: unavailable }\n', '');
+    expect(problems(withOne)).toEqual([expect.stringMatching(/^s\.yaml:16:\d+: faults\.0\.server: there are servers A-A/)]);
+  });
+
   it('reports YAML syntax errors and duplicate keys at their line', () => {
     expect(problems('name: x\nrig: [\n')[0]).toMatch(/^s\.yaml:\d+:\d+: /);
     expect(problems(`${VALID}name: again\n`)).toEqual([expect.stringMatching(/^s\.yaml:18:1: .*[Uu]nique/)]);

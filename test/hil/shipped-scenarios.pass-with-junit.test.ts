@@ -14,6 +14,20 @@ import { requireCommand, requireRoot } from '../support/requirements.js';
 import { tempDir } from '../support/temp.js';
 import { readJunit } from './junit-reader.js';
 
+/** Command lines of running processes that mention `text`. */
+function processesMentioning(text: string): string[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .flatMap((pid) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+        return cmdline.includes(text) ? [cmdline] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
 const SCENARIOS = join(import.meta.dirname, '..', '..', 'hil', 'scenarios');
 const files = readdirSync(SCENARIOS).filter((f) => f.endsWith('.yaml')).sort();
 
@@ -21,7 +35,7 @@ describe('shipped HIL scenarios', () => {
   const dir = tempDir('blockrig-hil-shipped-');
 
   it('are all there', () => {
-    expect(files).toEqual(expect.arrayContaining(['rebuild-under-controller-kill.yaml', 'rebuild-while-second-member-flaps.yaml', 'scrub-repairs-silent-corruption.yaml', 'slow-member-during-rebuild.yaml']));
+    expect(files).toEqual(expect.arrayContaining(['rebuild-under-controller-kill.yaml', 'rebuild-while-second-member-flaps.yaml', 'scrub-repairs-silent-corruption.yaml', 'server-failover-mid-task.yaml', 'slow-member-during-rebuild.yaml']));
   });
 
   for (const file of files) {
@@ -44,7 +58,7 @@ describe('shipped HIL scenarios', () => {
       expect(suite.properties.seed).toBe(String(scenario.seed));
       expect({ failures: suite.failures, errors: suite.errors }).toEqual({ failures: 0, errors: 0 });
       const names = suite.cases.map((c) => c.name);
-      const stated = Object.entries(scenario.expect).flatMap(([key, value]) => (key === 'members' ? Object.keys(value as object).map((m) => `expect.members.${m}`) : [`expect.${key}`]));
+      const stated = Object.entries(scenario.expect).flatMap(([key, value]) => (key === 'members' || key === 'reported' ? Object.keys(value as object).map((m) => `expect.${key}.${m}`) : [`expect.${key}`]));
       expect(names.sort()).toEqual(['rig', ...stated, ...scenario.faults.map((_, i) => `faults.${i}`)].sort());
       expect(suite.cases.filter((c) => c.failure !== undefined || c.error !== undefined)).toEqual([]);
       expect(suite.tests).toBe(suite.cases.length);
@@ -56,9 +70,15 @@ describe('shipped HIL scenarios', () => {
       expect(page).toContain('<svg');
       expect(existsSync(join(report, 'index.html'))).toBe(true);
 
-      // Nothing of the rig is left: no work folder, no loop device on its images.
+      if (scenario.servers !== undefined) {
+        // Both servers were there at the start; what the survivors reported is on the page.
+        expect(page).toContain('Device states reported by the servers');
+      }
+
+      // Nothing of the rig is left: no work folder, no loop device on its images, no process.
       expect(readdirSync(dir).filter((f) => f.startsWith('blockrig-hil-'))).toEqual([]);
+      expect(processesMentioning(dir)).toEqual([]);
       expect(execFileSync('losetup', ['-a'], { encoding: 'utf8' })).not.toContain(dir);
-    });
+    }, 150_000);
   }
 });
