@@ -79,10 +79,12 @@ export const startCommand: CommandModule = (program) => {
             if (o.demo === true && !stopped) {
               const abort = new AbortController();
               void signal.then(() => abort.abort());
-              await playDemo(rig, ready, (line) => void process.stdout.write(`[demo] ${line}\n`), abort.signal).catch((err: unknown) => {
-                if (!abort.signal.aborted) process.stdout.write(`[demo] stopped: ${err instanceof Error ? err.message : String(err)}\n`);
+              // With --json, stdout carries only JSON lines; the scenario's narration goes to stderr.
+              const narrate = (line: string): void => void (o.json === true ? process.stderr : process.stdout).write(`[demo] ${line}\n`);
+              await playDemo(rig, ready, narrate, abort.signal).catch((err: unknown) => {
+                if (!abort.signal.aborted) narrate(`stopped: ${err instanceof Error ? err.message : String(err)}`);
               });
-              if (!stopped) process.stdout.write('[demo] done; the rig keeps running until Ctrl-C\n');
+              if (!stopped) narrate('done; the rig keeps running until Ctrl-C');
             }
             await signal;
           }
