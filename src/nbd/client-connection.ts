@@ -3,12 +3,14 @@
  * matches replies to them, so any number of requests are in flight and replies may arrive in any order.
  * Structured replies are assembled from their chunks (data and hole chunks in any order and split any way,
  * error chunks, block status chunks); simple replies are read as the spec says (payload only for a
- * successful read).
+ * successful read). Bytes arrive through `ReplyParser`, which copies read data straight into the buffer
+ * each read resolves with.
  *
  * When the connection drops, requests still waiting are handed to `onLost` rather than rejected, so the
  * device can resend them on a new connection or fail them with a clear error: none is silently lost.
  */
-import { NbdProtocolError } from '../errors.js';
+import { DisconnectedError, NbdProtocolError } from '../errors.js';
+import { ReplyParser, type ReplyHandler } from './client-reply-parser.js';
 import type { NegotiatedExport, NbdSocket } from './client-handshake.js';
 import {
   Command,
@@ -17,8 +19,6 @@ import {
   ReplyFlag,
   ReplyType,
   REQUEST_MAGIC,
-  SIMPLE_REPLY_MAGIC,
-  STRUCTURED_REPLY_MAGIC,
 } from './protocol.js';
 
 /** One extent of a block status reply. */
@@ -59,7 +59,16 @@ export class NbdClientConnection {
     this.#conn = conn;
     this.negotiated = negotiated;
     this.#onLost = onLost;
-    this.#readReplies().catch((err: unknown) => this.#lose(err instanceof Error ? err : new Error(String(err))));
+    const parser = new ReplyParser(this.#replyHandler());
+    conn.socket.on('close', () => this.#lose(new DisconnectedError('the NBD server closed the connection')));
+    conn.takeOver((data, length) => {
+      if (this.#lost) return;
+      try {
+        parser.push(data, 0, length);
+      } catch (err) {
+        this.#lose(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
   }
 
   /** Requests sent and not yet answered. */
@@ -119,54 +128,64 @@ export class NbdClientConnection {
     this.#lose(reason);
   }
 
-  async #readReplies(): Promise<void> {
-    const reader = this.#conn.reader;
-    for (;;) {
-      const header = await reader.read(16);
-      const magic = header.readUInt32BE(0);
-      if (magic === SIMPLE_REPLY_MAGIC) {
-        const cookie = this.#cookie(header, 8);
-        const entry = this.#take(cookie);
-        const errno = header.readUInt32BE(4);
-        if (errno !== 0) entry.error = { errno: errnoName(errno), message: '' };
-        else if (entry.request.command === Command.Read) entry.data = await reader.read(entry.request.length);
-        this.#finish(cookie, entry);
-      } else if (magic === STRUCTURED_REPLY_MAGIC) {
-        const rest = await reader.read(4);
-        const flags = header.readUInt16BE(4);
-        const type = header.readUInt16BE(6);
-        const cookie = this.#cookie(header, 8);
-        const length = rest.readUInt32BE(0);
-        const entry = this.#inFlight.get(cookie);
-        if (!entry) throw new NbdProtocolError(`the NBD server answered cookie ${cookie}, which no request in flight carries`);
-        if (length > entry.request.length + 4096 && type !== ReplyType.BlockStatus) {
-          throw new NbdProtocolError(`the NBD server sent a ${length}-byte reply chunk for a ${entry.request.length}-byte request`);
+  /** How the reply parser reaches the requests in flight. */
+  #replyHandler(): ReplyHandler {
+    let simple: InFlight | undefined;
+    const entryOf = (cookie: number): InFlight => {
+      const entry = this.#inFlight.get(cookie);
+      if (!entry) throw new NbdProtocolError(`the NBD server answered cookie ${cookie}, which no request in flight carries`);
+      return entry;
+    };
+    return {
+      simpleReply: (cookie, errno) => {
+        const entry = entryOf(cookie);
+        this.#inFlight.delete(cookie);
+        simple = entry;
+        if (errno !== 0) {
+          entry.error = { errno: errnoName(errno), message: '' };
+          return undefined;
         }
-        this.#chunk(entry, type, await reader.read(length));
-        if ((flags & ReplyFlag.Done) !== 0) {
-          this.#inFlight.delete(cookie);
-          this.#finish(cookie, entry);
+        if (entry.request.command !== Command.Read) return undefined;
+        entry.data = Buffer.allocUnsafe(entry.request.length);
+        entry.received = entry.request.length;
+        return { buffer: entry.data, offset: 0 };
+      },
+      simpleDone: () => {
+        if (simple !== undefined) this.#finish(simple);
+        simple = undefined;
+      },
+      dataChunk: (cookie, offset, length) => {
+        const entry = entryOf(cookie);
+        const request = entry.request;
+        const at = offset - request.offset;
+        if (request.command !== Command.Read || at < 0 || at + length > request.length) {
+          throw new NbdProtocolError('the NBD server sent a read chunk outside the requested range');
         }
-      } else {
-        throw new NbdProtocolError(`the NBD server sent a reply with bad magic 0x${magic.toString(16)}; the stream is out of step`);
-      }
-    }
+        entry.data ??= Buffer.allocUnsafe(request.length); // every byte is covered exactly once, or the read fails
+        entry.received += length;
+        return { buffer: entry.data, offset: at };
+      },
+      otherChunk: (cookie, type, payload) => this.#chunk(entryOf(cookie), type, payload),
+      chunkDone: (cookie, flags) => {
+        if ((flags & ReplyFlag.Done) === 0) return;
+        const entry = entryOf(cookie);
+        this.#inFlight.delete(cookie);
+        this.#finish(entry);
+      },
+    };
   }
 
   #chunk(entry: InFlight, type: number, payload: Buffer): void {
     const request = entry.request;
-    if (type === ReplyType.OffsetData || type === ReplyType.OffsetHole) {
-      if (request.command !== Command.Read || payload.length < 8) throw new NbdProtocolError('the NBD server sent a data chunk that does not fit the request');
+    if (type === ReplyType.OffsetData) {
+      throw new NbdProtocolError('the NBD server sent a data chunk too short to hold its offset');
+    } else if (type === ReplyType.OffsetHole) {
+      if (request.command !== Command.Read || payload.length !== 12) throw new NbdProtocolError('the NBD server sent a hole chunk that does not fit the request');
       const at = payload.readUInt32BE(0) * 2 ** 32 + payload.readUInt32BE(4) - request.offset;
-      const size = type === ReplyType.OffsetData ? payload.length - 8 : payload.length >= 12 ? payload.readUInt32BE(8) : -1;
-      if (at < 0 || size < 0 || at + size > request.length) throw new NbdProtocolError('the NBD server sent a read chunk outside the requested range');
-      if (type === ReplyType.OffsetData && at === 0 && size === request.length && entry.received === 0) {
-        entry.data = payload.subarray(8); // one chunk holds it all: keep the received bytes, no copy
-      } else {
-        entry.data ??= Buffer.alloc(request.length);
-        if (type === ReplyType.OffsetData) payload.copy(entry.data, at, 8);
-        else entry.data.fill(0, at, at + size);
-      }
+      const size = payload.readUInt32BE(8);
+      if (at < 0 || at + size > request.length) throw new NbdProtocolError('the NBD server sent a hole chunk outside the requested range');
+      entry.data ??= Buffer.allocUnsafe(request.length);
+      entry.data.fill(0, at, at + size);
       entry.received += size;
     } else if (type === ReplyType.BlockStatus) {
       if (payload.length < 4 || (payload.length - 4) % 8 !== 0) throw new NbdProtocolError('the NBD server sent a malformed block status chunk');
@@ -181,25 +200,13 @@ export class NbdClientConnection {
     }
   }
 
-  #finish(_cookie: number, entry: InFlight): void {
+  #finish(entry: InFlight): void {
     const request = entry.request;
     if (entry.error === undefined && request.command === Command.Read && (entry.received !== request.length || entry.data === undefined)) {
       // A structured read must cover every requested byte exactly once ("Structured reply chunk types").
       entry.error = { errno: 'EIO', message: `the server's reply covered ${entry.received} of ${request.length} bytes` };
     }
     request.settle({ error: entry.error, data: entry.data, extents: entry.extents });
-  }
-
-  #take(cookie: number): InFlight {
-    const entry = this.#inFlight.get(cookie);
-    if (!entry) throw new NbdProtocolError(`the NBD server answered cookie ${cookie}, which no request in flight carries`);
-    this.#inFlight.delete(cookie);
-    if (entry.request.command === Command.Read) entry.received = entry.request.length;
-    return entry;
-  }
-
-  #cookie(header: Buffer, at: number): number {
-    return header.readUInt32BE(at) * 2 ** 32 + header.readUInt32BE(at + 4);
   }
 
   #lose(err: Error): void {

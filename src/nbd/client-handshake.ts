@@ -53,17 +53,34 @@ export interface ListedExport {
   readonly description: string;
 }
 
-/** An open socket with its reader. */
+/**
+ * An open socket with its reader. Bytes arrive through `onread` into one reused buffer: during the
+ * handshake they are copied to `reader`; `takeOver` then hands the stream to the transmission phase.
+ */
 export interface NbdSocket {
   readonly socket: Socket;
   readonly reader: SocketReader;
+  /** From now on, every received byte goes to `sink` (called with the reused buffer and a length). */
+  takeOver(sink: (data: Buffer, length: number) => void): void;
 }
+
+/** Size of the reused receive buffer. */
+const RECEIVE_BUFFER = 256 * 1024;
 
 /** Connects to an endpoint with TCP_NODELAY; rejects with `DisconnectedError` or `TimeoutError`. */
 export function connectEndpoint(endpoint: NbdEndpoint, timeoutMs: number, clock: Clock): Promise<NbdSocket> {
   const where = endpoint.kind === 'tcp' ? `${endpoint.host}:${endpoint.port}` : endpoint.path;
   return new Promise<NbdSocket>((resolve, reject) => {
-    const socket = endpoint.kind === 'tcp' ? connect({ host: endpoint.host, port: endpoint.port, noDelay: true }) : connect({ path: endpoint.path });
+    let sink: (data: Buffer, length: number) => void = () => undefined;
+    // Every read lands in this one buffer, so the transmission phase allocates nothing per socket read.
+    const onread = {
+      buffer: Buffer.allocUnsafe(RECEIVE_BUFFER),
+      callback: (length: number, data: Uint8Array): boolean => {
+        sink(data as Buffer, length);
+        return true;
+      },
+    };
+    const socket = endpoint.kind === 'tcp' ? connect({ host: endpoint.host, port: endpoint.port, noDelay: true, onread }) : connect({ path: endpoint.path, onread });
     const timer = new AbortController();
     clock.sleep(timeoutMs, timer.signal).then(
       () => {
@@ -76,7 +93,17 @@ export function connectEndpoint(endpoint: NbdEndpoint, timeoutMs: number, clock:
       timer.abort();
       socket.removeAllListeners('error');
       socket.on('error', () => undefined); // reported through the reader
-      resolve({ socket, reader: new SocketReader(socket, `NBD server ${where}`) });
+      const reader = new SocketReader(socket, `NBD server ${where}`, undefined, true);
+      sink = (data, length) => reader.feed(Buffer.from(data.subarray(0, length)));
+      resolve({
+        socket,
+        reader,
+        takeOver: (next) => {
+          const left = reader.takeAll();
+          sink = next;
+          if (left.length > 0) next(left, left.length);
+        },
+      });
     });
     socket.once('error', (err) => {
       timer.abort();

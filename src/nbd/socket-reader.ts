@@ -24,16 +24,14 @@ export class SocketReader {
   #waiter: Waiter | undefined;
   #ended: Error | undefined;
 
-  constructor(socket: Socket, what: string, highWaterMark = 8 * 1024 * 1024) {
+  /**
+   * Reads `socket`'s 'data' events, or, with `pushed`, only what `feed()` is given (a socket opened with
+   * `onread`, whose bytes arrive through a callback instead).
+   */
+  constructor(socket: Socket, what: string, highWaterMark = 8 * 1024 * 1024, pushed = false) {
     this.#socket = socket;
     this.#highWaterMark = highWaterMark;
-    socket.on('data', (chunk: Buffer) => {
-      this.#chunks.push(chunk);
-      this.#buffered += chunk.length;
-      // Never pause below what the pending read needs, or a payload larger than the mark would stall.
-      if (this.#buffered >= Math.max(this.#highWaterMark, this.#waiter?.length ?? 0)) socket.pause();
-      this.#serve();
-    });
+    if (!pushed) socket.on('data', (chunk: Buffer) => this.feed(chunk));
     const end = (err?: Error): void => {
       this.#ended ??= new DisconnectedError(`${what}: the peer closed the connection${err ? ` (${err.message})` : ''}`, err ? { cause: err } : undefined);
       this.#serve();
@@ -41,6 +39,20 @@ export class SocketReader {
     socket.on('end', () => end());
     socket.on('close', () => end());
     socket.on('error', (err) => end(err));
+  }
+
+  /** Adds received bytes (the reader keeps `chunk`; copy it first if its memory is reused). */
+  feed(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    // Never pause below what the pending read needs, or a payload larger than the mark would stall.
+    if (this.#buffered >= Math.max(this.#highWaterMark, this.#waiter?.length ?? 0)) this.#socket.pause();
+    this.#serve();
+  }
+
+  /** Removes and returns every buffered byte (handing the stream to another consumer). */
+  takeAll(): Buffer {
+    return this.#buffered === 0 ? Buffer.alloc(0) : this.#take(this.#buffered);
   }
 
   /** Bytes received and not yet read. */
