@@ -83,9 +83,10 @@ async function run(ctx: BenchContext): Promise<{ rows: BenchRow[]; notes: string
     rows,
     notes:
       `nbdkit pattern plugin, ${size / MiB} MiB, unix socket; ${ROUNDS} alternating rounds, medians. blockrig runs in the benchmark's own Node process. ` +
-      'What limits blockrig: replies are parsed on one JavaScript thread, and each read resolves with a Buffer that the socket layer allocated, ' +
-      'so throughput is bounded by Node\'s socket reads and garbage collection of those buffers; nbdcopy runs one native thread per connection and ' +
-      'reads into preallocated buffers.',
+      'The driver receives into one reused buffer (socket onread) and copies each read\'s data straight into the buffer it resolves with, ' +
+      'so a read costs one allocation and one copy. What limits blockrig: all connections share one JavaScript thread (nbdcopy runs a native ' +
+      'thread per connection, so more connections help it and not us), and each read still allocates its result buffer, which the garbage ' +
+      'collector must reclaim; nbdcopy reads into preallocated buffers.',
   };
 }
 
