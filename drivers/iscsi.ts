@@ -13,14 +13,15 @@
  * device turns unavailable, and it logs in again in the background and on the next request.
  */
 import { systemClock, type Clock } from '../src/clock.js';
-import { DeviceIoError, DeviceUnavailableError, ForeignDataError, isBlockrigError, ReadOnlyError, ScsiSenseError, ShortReadError, UnsupportedError } from '../src/errors.js';
+import { DeviceUnavailableError, ForeignDataError, ShortReadError, UnsupportedError } from '../src/errors.js';
+import { isUnsupportedCommand, toDeviceError } from '../src/iscsi/device-errors.js';
 import type { InitiatorOffer } from '../src/iscsi/negotiation.js';
 import { openSession } from '../src/iscsi/open-session.js';
 import { read16, readCapacity16, synchronizeCache16, testUnitReady, unmap, write16, writeSame16 } from '../src/iscsi/scsi/cdb.js';
 import { executeScsi, type ExecuteStats } from '../src/iscsi/scsi/execute.js';
 import { identifyLun, type LunIdentity } from '../src/iscsi/scsi/identify.js';
 import { parseCapacity16 } from '../src/iscsi/scsi/parse.js';
-import { SenseKey } from '../src/iscsi/scsi/sense.js';
+import { SessionKeeper } from '../src/iscsi/session-keeper.js';
 import type { IscsiSession } from '../src/iscsi/session.js';
 import { parseIscsiUri, type IscsiTargetAddress } from '../src/iscsi/uri.js';
 import { BlockDeviceBase, NO_CAPABILITIES } from './base.js';
@@ -56,11 +57,8 @@ export class IscsiDevice extends BlockDeviceBase {
   readonly identity: LunIdentity;
   readonly stats: ExecuteStats = { unitAttentions: 0 };
   readonly #options: IscsiDeviceOptions;
-  readonly #stop = new AbortController();
   readonly #chunkBytes: number;
-  #session: IscsiSession | undefined;
-  #connecting: Promise<IscsiSession> | undefined;
-  #sessionsOpened = 1;
+  readonly #keeper: SessionKeeper;
   #foreign: Signature | undefined;
   #writeSame = true;
 
@@ -96,7 +94,17 @@ export class IscsiDevice extends BlockDeviceBase {
     const limit = blockLimits?.maxTransferLength ? blockLimits.maxTransferLength * capacity.blockLength : Infinity;
     const wanted = options.maxRequestBytes ?? 1024 * 1024;
     this.#chunkBytes = Math.max(capacity.blockLength, Math.floor(Math.min(wanted, limit) / capacity.blockLength) * capacity.blockLength);
-    this.#adopt(session);
+    this.#keeper = new SessionKeeper(session, {
+      address: options.address,
+      clock: this.clock,
+      ...(options.offer && { offer: options.offer }),
+      reconnectDelayMs: options.reconnectDelayMs ?? 1000,
+      verify: (fresh) => this.#verifySameLun(fresh),
+      onLost: (reason) => {
+        if (!this.closed) this.setAvailable(false, reason);
+      },
+      onRestored: () => this.setAvailable(true, 'iSCSI session logged in again'),
+    });
   }
 
   /** Connects, logs in and identifies the LUN. */
@@ -136,13 +144,13 @@ export class IscsiDevice extends BlockDeviceBase {
 
   /** Sessions logged in over the device's life (1 plus each reconnect). */
   get sessionsOpened(): number {
-    return this.#sessionsOpened;
+    return this.#keeper.opened;
   }
 
   /** Inquiry data, identifiers, capacity and negotiated session parameters, for `device probe`. */
   describe(): DeviceDescription {
     const { inquiry, serialNumber, identifiers, capacity, blockLimits } = this.identity;
-    const params = this.#session?.params;
+    const params = this.#keeper.current?.params;
     return {
       target: this.#options.address.targetName,
       portal: `${this.#options.address.host}:${this.#options.address.port}`,
@@ -241,11 +249,7 @@ export class IscsiDevice extends BlockDeviceBase {
   }
 
   protected async doClose(): Promise<void> {
-    this.#stop.abort();
-    await this.#connecting?.catch(() => undefined);
-    const session = this.#session;
-    this.#session = undefined;
-    await session?.logout();
+    await this.#keeper.close();
   }
 
   /** Splits a range into request-sized [offset, length] pieces. */
@@ -258,76 +262,24 @@ export class IscsiDevice extends BlockDeviceBase {
   async #run(operation: string, offset: number, length: number, cdb: Buffer, readLength: number, writeData?: Uint8Array): Promise<Buffer> {
     let session: IscsiSession;
     try {
-      session = await this.#getSession();
+      session = await this.#keeper.get();
     } catch (err) {
       throw new DeviceUnavailableError(this.uri, `cannot log in to the iSCSI target: ${(err as Error).message}`, { cause: err });
     }
     try {
       return await executeScsi(session, { lun: this.#options.address.lun, cdb, readLength, ...(writeData && { writeData }) }, operation, this.clock, this.stats);
     } catch (err) {
-      if (err instanceof ScsiSenseError) {
-        const key = err.details.senseKey;
-        if (key === SenseKey.DataProtect) throw new ReadOnlyError(this.uri);
-        if (key === SenseKey.NotReady) throw new DeviceUnavailableError(this.uri, err.message, { cause: err });
-        throw new DeviceIoError(this.uri, operation, offset, length, key === SenseKey.IllegalRequest ? 'EINVAL' : 'EIO', { cause: err, details: { scsi: err.message } });
-      }
-      if (isBlockrigError(err)) throw new DeviceUnavailableError(this.uri, err.message, { cause: err });
-      throw err;
+      throw toDeviceError(err, this.uri, operation, offset, length);
     }
   }
 
-  #adopt(session: IscsiSession): void {
-    this.#session = session;
-    session.onLost((err) => {
-      if (this.#session !== session) return;
-      this.#session = undefined;
-      if (this.closed) return;
-      this.setAvailable(false, `iSCSI session ended: ${err.message}`);
-      void this.#reconnectInBackground();
-    });
-  }
-
-  /** The live session, logging in again when the last one ended. Concurrent callers share one attempt. */
-  #getSession(): Promise<IscsiSession> {
-    if (this.#session !== undefined) return Promise.resolve(this.#session);
-    this.#connecting ??= (async () => {
-      try {
-        const session = await openSession(this.#options.address, this.clock, this.#options.offer);
-        try {
-          const lun = this.#options.address.lun;
-          await executeScsi(session, { lun, cdb: testUnitReady() }, 'TEST UNIT READY', this.clock, this.stats);
-          const capacity = parseCapacity16(await executeScsi(session, { lun, cdb: readCapacity16(32), readLength: 32 }, 'READ CAPACITY(16)', this.clock, this.stats));
-          if (capacity.blockLength !== this.logicalBlockSize || capacity.blocks * BigInt(capacity.blockLength) < BigInt(this.size)) {
-            throw new UnsupportedError(`iSCSI LUN ${lun} came back with ${capacity.blocks} blocks of ${capacity.blockLength} bytes; it had ${this.size} bytes in ${this.logicalBlockSize}-byte blocks`);
-          }
-        } catch (err) {
-          await session.logout();
-          throw err;
-        }
-        if (this.closed) {
-          await session.logout();
-          throw new DeviceUnavailableError(this.uri, 'the device was closed while logging in again');
-        }
-        this.#sessionsOpened++;
-        this.#adopt(session);
-        this.setAvailable(true, 'iSCSI session logged in again');
-        return session;
-      } finally {
-        this.#connecting = undefined;
-      }
-    })();
-    return this.#connecting;
-  }
-
-  async #reconnectInBackground(): Promise<void> {
-    const delay = this.#options.reconnectDelayMs ?? 1000;
-    while (!this.closed && this.#session === undefined) {
-      try {
-        await this.clock.sleep(delay, this.#stop.signal);
-      } catch {
-        return;
-      }
-      await this.#getSession().catch(() => undefined);
+  /** Takes the new nexus's UNIT ATTENTION and checks the LUN kept its block size and at least its size. */
+  async #verifySameLun(session: IscsiSession): Promise<void> {
+    const lun = this.#options.address.lun;
+    await executeScsi(session, { lun, cdb: testUnitReady() }, 'TEST UNIT READY', this.clock, this.stats);
+    const capacity = parseCapacity16(await executeScsi(session, { lun, cdb: readCapacity16(32), readLength: 32 }, 'READ CAPACITY(16)', this.clock, this.stats));
+    if (capacity.blockLength !== this.logicalBlockSize || capacity.blocks * BigInt(capacity.blockLength) < BigInt(this.size)) {
+      throw new UnsupportedError(`iSCSI LUN ${lun} came back with ${capacity.blocks} blocks of ${capacity.blockLength} bytes; it had ${this.size} bytes in ${this.logicalBlockSize}-byte blocks`);
     }
   }
 }
@@ -344,11 +296,3 @@ export const iscsiDriver: DriverDescriptor = {
   summary: 'a LUN on an iSCSI target, by a built-in TypeScript initiator: iscsi://[user%password@]host[:port]/IQN/LUN',
   open: (uri, options) => createIscsiDevice({ uri: uri.text, address: parseIscsiUri(uri), readOnly: options.readOnly ?? false, force: options.force ?? false }),
 };
-
-/** True for the driver's rendering of ILLEGAL REQUEST "invalid command operation code" or "invalid field in CDB". */
-function isUnsupportedCommand(err: unknown): boolean {
-  const cause = err instanceof DeviceIoError ? err.cause : undefined;
-  if (!(cause instanceof ScsiSenseError)) return false;
-  const { senseKey, asc } = cause.details;
-  return senseKey === SenseKey.IllegalRequest && (asc === 0x20 || asc === 0x24);
-}

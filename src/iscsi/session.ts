@@ -14,12 +14,13 @@
  *   and every outstanding command fails with that error. The driver logs in again.
  */
 import type { Clock } from '../clock.js';
-import { DisconnectedError, IscsiProtocolError, TimeoutError } from '../errors.js';
+import { DisconnectedError, IscsiProtocolError } from '../errors.js';
 import type { IscsiConnection } from './connection.js';
 import type { LoginResult } from './login.js';
 import type { SessionParameters } from './negotiation.js';
 import { encodeLun, encodePdu, InitiatorOpcode, opcodeName, RESERVED_TAG, snLessThan, TargetOpcode, type Pdu } from './pdu.js';
 import { DataTransfer } from './transfer.js';
+import { SessionWatchdog } from './watchdog.js';
 
 /** One SCSI command to run. */
 export interface ScsiRequest {
@@ -62,8 +63,7 @@ export class IscsiSession {
   #expStatSn: number;
   #maxCmdSn: number;
   #failure: Error | undefined;
-  #watching = false;
-  readonly #stopWatch = new AbortController();
+  readonly #watchdog: SessionWatchdog;
   /** When a PDU last arrived, for the keepalive. */
   #lastHeard: number;
   /** The NOP-Out ping waiting for its NOP-In, if any. */
@@ -77,7 +77,7 @@ export class IscsiSession {
     private readonly clock: Clock,
     private readonly timeoutMs: number,
     /** Ping an idle target after this long without a PDU from it (0: never), so a silent death is noticed. */
-    private readonly keepaliveMs = 0,
+    keepaliveMs = 0,
   ) {
     this.#lastHeard = clock.now();
     this.#conn = conn;
@@ -95,7 +95,19 @@ export class IscsiSession {
         this.#conn.destroy(err instanceof Error ? err : new IscsiProtocolError(String(err)));
       }
     });
-    if (keepaliveMs > 0) void this.#watch();
+    this.#watchdog = new SessionWatchdog(clock, timeoutMs, keepaliveMs, {
+      portal: conn.portal,
+      alive: () => this.#failure === undefined,
+      oldestCommand: () => {
+        const oldest = this.#tasks.values().next().value; // Map order: the first is the oldest
+        return oldest && { submitted: oldest.submitted, opcode: oldest.request.cdb[0]! };
+      },
+      lastHeard: () => this.#lastHeard,
+      pingSentAt: () => this.#ping?.sent,
+      sendPing: (now) => this.#sendPing(now),
+      fail: (err) => this.#conn.destroy(err),
+    });
+    if (keepaliveMs > 0) this.#watchdog.ensure();
   }
 
   /** The error that ended the session, once it has ended. */
@@ -122,7 +134,7 @@ export class IscsiSession {
       const transfer = new DataTransfer(request.readLength ?? 0, request.writeData, this.params);
       const task: Task = { itt, request, transfer, resolve, reject, submitted: this.clock.now() };
       this.#tasks.set(itt, task);
-      if (!this.#watching) void this.#watch();
+      this.#watchdog.ensure();
       this.#waiting.push(task);
       this.#pump();
     });
@@ -142,38 +154,6 @@ export class IscsiSession {
     } finally {
       abort.abort();
       this.#conn.destroy(new DisconnectedError(`logged out of the iSCSI session at ${this.#conn.portal}`));
-    }
-  }
-
-  /**
-   * One watchdog per session instead of a timer per command (a timer each costs more than the command on a
-   * fast target): it wakes every quarter timeout and fails the session when the oldest command, which Map
-   * order keeps first, has waited the whole timeout. Commands held back by a closed CmdSN window count too,
-   * so a target that never opens its window cannot hang us. With a keepalive it also pings a target it has
-   * not heard from (RFC 7143 11.18) and fails the session when the ping goes unanswered; without one it
-   * sleeps only while commands are outstanding.
-   */
-  async #watch(): Promise<void> {
-    this.#watching = true;
-    const interval = Math.max(1, Math.min(this.timeoutMs, this.keepaliveMs || Infinity) / 4);
-    try {
-      while (this.#failure === undefined && (this.#tasks.size > 0 || this.keepaliveMs > 0)) {
-        await this.clock.sleep(interval, this.#stopWatch.signal);
-        const now = this.clock.now();
-        const oldest = this.#tasks.values().next().value;
-        if (oldest !== undefined && now - oldest.submitted >= this.timeoutMs) {
-          const op = oldest.request.cdb[0]!.toString(16);
-          this.#conn.destroy(new TimeoutError(`the iSCSI target at ${this.#conn.portal} did not complete SCSI command 0x${op} within ${this.timeoutMs} ms`));
-        } else if (this.#ping !== undefined && now - this.#ping.sent >= this.timeoutMs) {
-          this.#conn.destroy(new TimeoutError(`the iSCSI target at ${this.#conn.portal} did not answer a NOP-Out ping within ${this.timeoutMs} ms`));
-        } else if (this.keepaliveMs > 0 && this.#ping === undefined && now - this.#lastHeard >= this.keepaliveMs) {
-          this.#sendPing(now);
-        }
-      }
-    } catch {
-      // The session ended while we slept.
-    } finally {
-      this.#watching = false;
     }
   }
 
@@ -325,7 +305,7 @@ export class IscsiSession {
     if (this.#failure !== undefined) return;
     this.#failure = err;
     this.#waiting.length = 0;
-    this.#stopWatch.abort();
+    this.#watchdog.stop();
     for (const task of this.#tasks.values()) task.reject(err);
     this.#tasks.clear();
     this.#logout?.();
