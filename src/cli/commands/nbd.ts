@@ -71,6 +71,7 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+/** Registers `blockrig nbd serve` and `blockrig nbd list`. */
 export const nbdCommands: CommandModule = (program: Command) => {
   const nbd = program.command('nbd').description('serve block devices over NBD and inspect NBD servers');
 
