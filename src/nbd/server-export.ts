@@ -45,10 +45,12 @@ export class ServedExport {
     return this.device.size;
   }
 
+  /** Smallest request unit clients must honour: the device's logical block size. */
   get minimumBlockSize(): number {
     return this.device.logicalBlockSize;
   }
 
+  /** The unit clients should use to avoid read-modify-write: the physical block size, at least 4 KiB. */
   get preferredBlockSize(): number {
     return Math.max(4096, this.device.physicalBlockSize);
   }

@@ -63,10 +63,12 @@ export class NbdServer implements ExportLookup {
     return this.#exports.delete(name);
   }
 
+  /** The export named `name`; the empty name is the first export added. */
   find(name: string): ServedExport | undefined {
     return this.#exports.get(name) ?? (name === '' ? this.#exports.values().next().value : undefined);
   }
 
+  /** Every export, in the order added. */
   list(): readonly ServedExport[] {
     return [...this.#exports.values()];
   }
