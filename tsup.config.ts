@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { defineConfig } from 'tsup';
 
 /**
@@ -28,4 +29,15 @@ export default defineConfig([{
   splitting: false,
   minify: true,
   noExternal: [/.*/],
+  esbuildPlugins: [
+    {
+      // zod's locale bundle is kept alive by its `locales` namespace export; the dashboard needs none of it.
+      name: 'zod-without-locales',
+      setup(build) {
+        build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+          args.importer.includes('/node_modules/zod/') ? { path: resolve('src/ui/zod-locales-stub.ts') } : undefined,
+        );
+      },
+    },
+  ],
 }]);
