@@ -13,7 +13,9 @@ import { stringify } from 'yaml';
 import type { Clock } from '../../src/clock.js';
 import type { ClusterView } from '../../src/wire/index.js';
 import type { BuiltDevice } from './devices.js';
+import { createRigHosts, type RigHosts } from './netns.js';
 import { waitUntil, type ProcessSupervisor, type RigProcess } from './processes.js';
+import type { Teardown } from './teardown.js';
 
 /** The id of the rig's cluster in the configuration. */
 export const RIG_CLUSTER = 'rig';
@@ -40,6 +42,8 @@ export interface RigServers {
   killAgent(id: string): void;
   /** True once `killServer(id)` was called. */
   killed(id: string): boolean;
+  /** Cuts (true) or restores (false) the link between the hosts; throws without `hosts`. */
+  cutLink(cut: boolean): void;
 }
 
 /** What starting servers needs from the run. */
@@ -50,6 +54,9 @@ export interface ServersContext {
   /** The blockrig CLI script the server, agents and driver processes run. */
   readonly cliPath: string;
   readonly log: (line: string) => void;
+  readonly teardown: Teardown;
+  /** Run server A and the cluster in one network namespace and server B in another. */
+  readonly hosts: boolean;
 }
 
 /** The URI an agent process can open for a rig device, or undefined for memory devices. */
@@ -62,6 +69,15 @@ function agentUri(d: BuiltDevice): string | undefined {
 /** Writes the rig configuration, starts the servers and `cluster up`, logs in; resolves when every server sees every watched device. */
 export async function startServers(count: number, devices: readonly BuiltDevice[], ctx: ServersContext): Promise<RigServers> {
   const ids = ['A', 'B', 'C', 'D'].slice(0, count);
+  let hosts: RigHosts | undefined;
+  if (ctx.hosts) {
+    const made = createRigHosts();
+    hosts = made;
+    ctx.teardown.push('delete the network namespaces', () => made.destroy());
+    ctx.log(`hosts: namespaces ${made.names.join(' and ')}, link ${made.addressOf(1)} <-> ${made.addressOf(2)}`);
+  }
+  const hostOf = (i: number): 1 | 2 => (i === 1 ? 2 : 1);
+  const wrap = (host: 1 | 2): string[] => hosts?.exec(host) ?? [];
   const password = randomBytes(12).toString('hex');
   const watchedDevices = devices.flatMap((d) => {
     const uri = agentUri(d);
@@ -71,13 +87,21 @@ export async function startServers(count: number, devices: readonly BuiltDevice[
     secret: randomBytes(24).toString('hex'),
     users: [{ name: 'hil', password }],
     timing: { heartbeatMs: 200, agentExpiryMs: 3000, probeMs: 200, storePollMs: 300, retryMs: 300, takeoverMs: 3000, sessionTtlMs: 3_600_000 },
-    servers: ids.map((id) => ({ id, cluster: `${RIG_CLUSTER}-${id.toLowerCase()}`, listen: { host: '127.0.0.1', port: 0 }, addressFile: join(ctx.workDir, `server-${id}.addr`) })),
+    servers: ids.map((id, i) => ({ id, cluster: `${RIG_CLUSTER}-${id.toLowerCase()}`, listen: { host: hosts?.addressOf(hostOf(i)) ?? '127.0.0.1', port: 0 }, addressFile: join(ctx.workDir, `server-${id}.addr`) })),
     clusters: [{ id: RIG_CLUSTER, dataDir: join(ctx.workDir, 'cluster'), devices: watchedDevices, controllers: 0 }],
   };
   const configPath = join(ctx.workDir, 'rig.yaml');
   writeFileSync(configPath, stringify(config), { mode: 0o600 });
-  const running = await Promise.all(ids.map((id) => startServer(id, configPath, password, ctx)));
-  const up = await ctx.processes.start(`cluster-up:${RIG_CLUSTER}`, process.execPath, [ctx.cliPath, 'cluster', 'up', '--config', configPath, '--cluster', RIG_CLUSTER]);
+  const started: RigProcess[] = [];
+  // Servers and agents stop before the namespaces go and before the devices close.
+  ctx.teardown.push('stop the servers and agents', async () => {
+    for (const p of [...started].reverse()) await ctx.processes.stop(p.pid, ctx.clock);
+  });
+  const running = await Promise.all(ids.map((id, i) => startServer(id, configPath, password, wrap(hostOf(i)), ctx)));
+  started.push(...running.map((r) => r.process));
+  const upArgv = [...wrap(1), process.execPath, ctx.cliPath, 'cluster', 'up', '--config', configPath, '--cluster', RIG_CLUSTER];
+  const up = await ctx.processes.start(`cluster-up:${RIG_CLUSTER}`, upArgv[0] ?? process.execPath, upArgv.slice(1));
+  started.push(up);
   const killed = new Set<string>();
   const byId = new Map(running.map((s) => [s.id, s]));
   const servers: RigServers = {
@@ -105,6 +129,10 @@ export async function startServers(count: number, devices: readonly BuiltDevice[
       process.kill(pid, 'SIGKILL');
     },
     killed: (id) => killed.has(id),
+    cutLink: (cut) => {
+      if (hosts === undefined) throw new Error('the rig has no hosts: set servers.hosts');
+      hosts.cutLink(cut);
+    },
   };
   // Ready when every server has a state for every watched device, stored by its own agent.
   const ready = new Map<string, boolean>();
@@ -122,8 +150,9 @@ export async function startServers(count: number, devices: readonly BuiltDevice[
   return servers;
 }
 
-async function startServer(id: string, configPath: string, password: string, ctx: ServersContext): Promise<RunningServer> {
-  const proc = await ctx.processes.start(`server:${id}`, process.execPath, [ctx.cliPath, 'server', '--config', configPath, '--id', id]);
+async function startServer(id: string, configPath: string, password: string, wrap: readonly string[], ctx: ServersContext): Promise<RunningServer> {
+  const argv = [...wrap, process.execPath, ctx.cliPath, 'server', '--config', configPath, '--id', id];
+  const proc = await ctx.processes.start(`server:${id}`, argv[0] ?? process.execPath, argv.slice(1));
   const listening = (): { url: string } | undefined => {
     const line = proc.log().split('\n').find((l) => l.startsWith('{') && l.includes('"listening"'));
     return line === undefined ? undefined : (JSON.parse(line) as { url: string });

@@ -41,7 +41,7 @@ export interface FaultTargets {
 /** A short human name of a fault, for logs, the chart and JUnit. */
 export function describeFault(f: Fault): string {
   const at = f.at.kind === 'time' ? `${f.at.ms} ms` : `${f.at.percent}%`;
-  const target = 'controller' in f ? `controller ${f.controller}` : 'server' in f ? `server ${f.server}` : `device ${f.device}`;
+  const target = 'controller' in f ? `controller ${f.controller}` : 'server' in f ? `server ${f.server}` : 'device' in f ? `device ${f.device}` : 'between the hosts';
   const extra = f.action === 'slow-device' ? ` +${f.latency} ms` : f.action === 'corrupt' ? ` ${f.length} bytes at ${f.offset}` : f.action === 'rule' ? ` ${f.rule.kind}` : '';
   const dur = 'duration' in f && f.duration !== undefined ? ` for ${f.duration} ms` : '';
   return `${f.action} ${target}${extra}${dur} at ${at}`;
@@ -135,6 +135,12 @@ export class FaultTimeline {
     if (f.action === 'pause-controller') {
       t.task.pause(f.controller, f.duration);
       return undefined;
+    }
+    if (f.action === 'cut-link') {
+      const servers = t.servers;
+      if (servers === undefined) throw new Error('the rig has no servers');
+      servers.cutLink(true);
+      return () => Promise.resolve(servers.cutLink(false));
     }
     if (f.action === 'kill-server' || f.action === 'kill-agent') {
       if (t.servers === undefined) throw new Error('the rig has no servers');

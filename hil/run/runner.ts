@@ -122,7 +122,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     rig = await buildRig(s, { workDir, seed, clock, processes, teardown, log });
     const volume = rig.volume;
     if (s.servers !== undefined) {
-      servers = await startServers(s.servers.count, [...rig.devices.values()], { workDir, processes, clock, cliPath: options.cliPath ?? process.argv[1] ?? 'blockrig', log });
+      servers = await startServers(s.servers.count, [...rig.devices.values()], { workDir, processes, clock, cliPath: options.cliPath ?? process.argv[1] ?? 'blockrig', log, teardown, hosts: s.servers.hosts });
     }
     const pattern = s.workload?.kind === 'pattern' ? new PatternWorkload(volume, s.workload.blockSize, seed) : undefined;
     if (pattern !== undefined) {

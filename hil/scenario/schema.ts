@@ -150,6 +150,11 @@ const serverId = z.enum(['A', 'B', 'C', 'D']);
 const serversSchema = z.strictObject({
   /** Servers A, B, ...; `cluster up` starts one agent per server at the rig's cluster. */
   count: z.number().int().min(1).max(4).default(2),
+  /**
+   * Server A and the rig's cluster (its agents) run in one network namespace, server B in another, joined
+   * by a veth link that `cut-link` takes down: a network partition between the clusters. Needs count 2.
+   */
+  hosts: z.boolean().default(false),
 });
 
 /** Every fault action. Each undoes itself after `duration` where it has one. */
@@ -176,6 +181,8 @@ export const faultSchema = z.discriminatedUnion('action', [
   z.strictObject({ action: z.literal('kill-server'), server: serverId, ...at }),
   /** SIGKILL of the agent registered with that server (`cluster up` starts it again after its retry delay). */
   z.strictObject({ action: z.literal('kill-agent'), server: serverId, ...at }),
+  /** Takes the link between the hosts down (servers.hosts), for `duration` or to the end of the task. */
+  z.strictObject({ action: z.literal('cut-link'), ...at, ...forDuration }),
 ]);
 
 const countRange = z.union([z.number().int().nonnegative(), z.strictObject({ min: z.number().int().nonnegative().optional(), max: z.number().int().nonnegative().optional() })]);
@@ -259,6 +266,10 @@ function checkReferences(s: z.output<typeof scenarioObject>, ctx: z.RefinementCt
     claim(s.task.with, ['task', 'with']);
   }
   s.faults.forEach((f, i) => {
+    if (f.action === 'cut-link') {
+      if (s.servers?.hosts !== true) ctx.addIssue({ code: 'custom', path: ['faults', i, 'action'], message: 'cut-link needs servers: { hosts: true }' });
+      return;
+    }
     if (f.action === 'kill-server' || f.action === 'kill-agent') {
       const count = s.servers?.count ?? 0;
       if (count === 0) ctx.addIssue({ code: 'custom', path: ['faults', i, 'action'], message: `${f.action} needs a servers section` });
@@ -276,6 +287,7 @@ function checkReferences(s: z.output<typeof scenarioObject>, ctx: z.RefinementCt
     if (f.at.kind === 'progress' && f.at.percent > 100) ctx.addIssue({ code: 'custom', path: ['faults', i, 'at'], message: 'a progress point is 0% to 100%' });
   });
   for (const name of Object.keys(s.expect.members ?? {})) ref(name, ['expect', 'members', name]);
+  if (s.servers?.hosts === true && s.servers.count !== 2) ctx.addIssue({ code: 'custom', path: ['servers', 'count'], message: 'hosts put server A and server B on two hosts: count must be 2' });
   for (const name of Object.keys(s.expect.reported ?? {})) {
     ref(name, ['expect', 'reported', name]);
     if (s.servers === undefined) ctx.addIssue({ code: 'custom', path: ['expect', 'reported'], message: 'reported device states need a servers section' });

@@ -35,7 +35,7 @@ describe('shipped HIL scenarios', () => {
   const dir = tempDir('blockrig-hil-shipped-');
 
   it('are all there', () => {
-    expect(files).toEqual(expect.arrayContaining(['rebuild-under-controller-kill.yaml', 'rebuild-while-second-member-flaps.yaml', 'scrub-repairs-silent-corruption.yaml', 'server-failover-mid-task.yaml', 'slow-member-during-rebuild.yaml']));
+    expect(files).toEqual(expect.arrayContaining(['rebuild-under-controller-kill.yaml', 'rebuild-while-second-member-flaps.yaml', 'network-partition-between-clusters.yaml', 'scrub-repairs-silent-corruption.yaml', 'server-failover-mid-task.yaml', 'slow-member-during-rebuild.yaml']));
   });
 
   for (const file of files) {
@@ -44,6 +44,7 @@ describe('shipped HIL scenarios', () => {
       for (const [cmd, pkg] of [['nbdkit', 'nbdkit'], ['qemu-nbd', 'qemu-utils'], ['socat', 'socat'], ['fio', 'fio']] as const) requireCommand(cmd, pkg);
       const path = join(SCENARIOS, file);
       const scenario = loadScenario(path).scenario;
+      if (scenario.servers?.hosts === true) requireCommand('ip', 'iproute2');
       const junit = join(dir, `${scenario.name}.xml`);
       const report = join(dir, `${scenario.name}-report`);
       const run = runCli(['hil', 'run', path, '--junit', junit, '--report', report, '--quiet'], { timeoutMs: 120_000, env: { TMPDIR: dir } });
@@ -73,6 +74,13 @@ describe('shipped HIL scenarios', () => {
       if (scenario.servers !== undefined) {
         // Both servers were there at the start; what the survivors reported is on the page.
         expect(page).toContain('Device states reported by the servers');
+      }
+      if (scenario.servers?.hosts === true) {
+        // The run log names the namespaces it made; they are gone.
+        const names = /namespaces (\S+) and (\S+),/.exec(page)?.slice(1) ?? [];
+        expect(names).toHaveLength(2);
+        const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+        for (const name of names) expect(left).not.toContain(name);
       }
 
       // Nothing of the rig is left: no work folder, no loop device on its images, no process.
