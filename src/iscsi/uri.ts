@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { InvalidUriError } from '../errors.js';
-import type { DeviceUri } from '../../drivers/uri.js';
+import { redactUri, type DeviceUri } from '../../drivers/uri.js';
 
 /** The IANA-registered iSCSI port. */
 export const ISCSI_PORT = 3260;
@@ -31,14 +31,16 @@ export function defaultInitiatorName(): string {
 
 /** Parses an `iscsi://` URI; `InvalidUriError` names what is wrong. */
 export function parseIscsiUri(uri: DeviceUri): IscsiTargetAddress {
+  // Errors show the URI without its password.
+  const shown = redactUri(uri.text);
   const url = uri.url;
-  if (url === undefined) throw new InvalidUriError(uri.text, 'expected iscsi://[user[%password]@]host[:port]/TARGET-IQN/LUN');
+  if (url === undefined) throw new InvalidUriError(shown, 'expected iscsi://[user[%password]@]host[:port]/TARGET-IQN/LUN');
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (host === '') throw new InvalidUriError(uri.text, 'it names no host; expected iscsi://host[:port]/TARGET-IQN/LUN');
+  if (host === '') throw new InvalidUriError(shown, 'it names no host; expected iscsi://host[:port]/TARGET-IQN/LUN');
   const parts = decodeURIComponent(url.pathname).split('/').filter((p) => p !== '');
-  if (parts.length !== 2) throw new InvalidUriError(uri.text, 'the path must be /TARGET-IQN/LUN, as in iscsi://127.0.0.1/iqn.2026-01.org.example:disk1/1');
+  if (parts.length !== 2) throw new InvalidUriError(shown, 'the path must be /TARGET-IQN/LUN, as in iscsi://127.0.0.1/iqn.2026-01.org.example:disk1/1');
   const [targetName, lunText] = parts as [string, string];
-  if (!/^\d+$/.test(lunText) || Number(lunText) > 16383) throw new InvalidUriError(uri.text, `LUN "${lunText}" must be a number from 0 to 16383`);
+  if (!/^\d+$/.test(lunText) || Number(lunText) > 16383) throw new InvalidUriError(shown, `LUN "${lunText}" must be a number from 0 to 16383`);
   const port = url.port === '' ? ISCSI_PORT : Number(url.port);
   const timeoutMs = milliseconds(uri, 'timeout', 30_000, 1);
   const keepaliveMs = milliseconds(uri, 'keepalive', 10_000, 0);
@@ -57,18 +59,19 @@ export function parseIscsiUri(uri: DeviceUri): IscsiTargetAddress {
     const cut = url.password === '' ? user.indexOf('%') : -1;
     const name = cut >= 0 ? user.slice(0, cut) : user;
     const secret = cut >= 0 ? user.slice(cut + 1) : url.password;
-    if (secret === '') throw new InvalidUriError(uri.text, 'a user needs a password for CHAP: iscsi://user%password@host/TARGET-IQN/LUN');
+    if (secret === '') throw new InvalidUriError(shown, 'a user needs a password for CHAP: iscsi://user%password@host/TARGET-IQN/LUN');
     address.chap = { user: safeDecode(name), secret: safeDecode(secret) };
   }
   return address;
 }
 
 function milliseconds(uri: DeviceUri, name: string, fallback: number, min: number): number {
+  const shown = redactUri(uri.text);
   const text = uri.params.get(name);
   if (text === null) return fallback;
   const value = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidUriError(uri.text, `${name}=${text} must be a whole number of milliseconds, at least ${min}`);
+    throw new InvalidUriError(shown, `${name}=${text} must be a whole number of milliseconds, at least ${min}`);
   }
   return value;
 }

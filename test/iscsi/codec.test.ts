@@ -148,6 +148,7 @@ describe('iscsi URIs', () => {
       ['iscsi://host/iqn.x:y/lun1', /LUN "lun1"/],
       ['iscsi://rig@host/iqn.x:y/1', /needs a password/],
       ['iscsi://host/iqn.x:y/1?timeout=-3', /timeout=-3/],
+      ['iscsi://rig%s3cret@host/iqn.x:y/99999', /^(?!.*s3cret).*LUN "99999"/],
     ] as const) {
       expect(() => parse(text)).toThrow(message);
       try {
