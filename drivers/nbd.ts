@@ -10,8 +10,9 @@
  * server's minimum block size (at least 512, the contract's smallest logical block). When a connection
  * drops, the device goes unavailable and reconnects; requests that were in flight are sent again on the new
  * connection, except a flush, which fails with `BLOCKRIG_E_DISCONNECTED`: a restarted server may have lost
- * writes it acknowledged, so a retried flush would promise durability it cannot give. Requests not
- * answered within `timeout` fail with `BLOCKRIG_E_TIMEOUT` (a late reply is then ignored).
+ * writes it acknowledged, so a retried flush would promise durability it cannot give. A request not
+ * answered within `timeout` fails with `BLOCKRIG_E_TIMEOUT` and its connection is dropped, which starts
+ * the same reconnect (a hung server, or one cut off without a FIN, is treated as gone).
  */
 import { BlockDeviceBase, NO_CAPABILITIES } from './base.js';
 import type { DriverDescriptor } from './registry.js';

@@ -122,6 +122,12 @@ export class NbdClientConnection {
     });
   }
 
+  /** True when `request` was sent on this connection and is not answered yet. */
+  carries(request: NbdRequest): boolean {
+    for (const entry of this.#inFlight.values()) if (entry.request === request) return true;
+    return false;
+  }
+
   /** Drops the connection at once (tests, timeouts); waiting requests go to `onLost`. */
   destroy(reason: Error): void {
     this.#conn.socket.destroy();

@@ -201,7 +201,11 @@ export class NbdConnectionPool {
           if (entry.deadline <= now) {
             const waitingAt = this.#waiting.indexOf(request);
             if (waitingAt >= 0) this.#waiting.splice(waitingAt, 1);
-            entry.fail(new TimeoutError(`${commandName(request.command)} at offset ${request.offset} length ${request.length} on ${this.#uri} got no reply within ${this.#options.timeoutMs} ms`));
+            const error = new TimeoutError(`${commandName(request.command)} at offset ${request.offset} length ${request.length} on ${this.#uri} got no reply within ${this.#options.timeoutMs} ms`);
+            entry.fail(error);
+            // A server that stops answering (hung, or cut off without a FIN) is treated as gone: its
+            // connection is dropped, so the device turns unavailable, reconnects, and resends the rest.
+            this.#connections.find((c) => c.carries(request))?.destroy(error);
           }
         }
       }

@@ -13,7 +13,7 @@ import type { AvailabilityChange } from '../../drivers/types.js';
 import { ErrorCode } from '../../src/errors.js';
 import { AllocationFlag, Command, NbdErrno, ReplyType, TransmissionFlag } from '../../src/nbd/protocol.js';
 import { runCli } from '../support/cli.js';
-import { stopProcess, type TestProcess } from '../support/processes.js';
+import { stopProcess, waitFor, type TestProcess } from '../support/processes.js';
 import { tempDir } from '../support/temp.js';
 import { startBlockrigServer, startNbdkit, startQemuNbd, unixUri } from './peers.js';
 import { chunk, simpleReply, startScriptedServer } from './scripted-server.js';
@@ -94,10 +94,22 @@ describe('nbd client against scripted servers', () => {
     await dev.close();
   });
 
-  it('fails a request the server never answers with BLOCKRIG_E_TIMEOUT', async () => {
-    const { socketPath } = await startScriptedServer(dir, 'silent', { modern: true, size: 4 * MiB, onRequest: () => undefined });
-    const dev = await openNbdDevice(unixUri(socketPath, 'x', 'timeout=300ms'));
+  it('fails a request the server never answers with BLOCKRIG_E_TIMEOUT, drops that connection and reconnects', async () => {
+    const { socketPath } = await startScriptedServer(dir, 'silent', {
+      modern: true,
+      size: 4 * MiB,
+      // The first connection never answers; later ones do.
+      onRequest: (r, socket, connection) => {
+        if (connection > 0) socket.write(simpleReply(r.cookie, 0, r.type === Command.Read ? Buffer.alloc(r.length, 0x33) : undefined));
+      },
+    });
+    const dev = await openNbdDevice(unixUri(socketPath, 'x', 'timeout=300ms&connections=1'));
+    const changes: boolean[] = [];
+    dev.onAvailabilityChange((c) => changes.push(c.available));
     await expect(dev.read(0, 4096)).rejects.toMatchObject({ code: ErrorCode.Timeout });
+    await waitFor(() => changes.length === 2, 10_000, 'the device to go unavailable and come back');
+    expect(changes).toEqual([false, true]);
+    expect((await dev.read(0, 4096)).every((b) => b === 0x33)).toBe(true);
     await dev.close();
   });
 
