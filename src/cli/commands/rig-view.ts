@@ -107,8 +107,8 @@ export const rigViewCommands: CommandModule = (program) => {
             if (quiet !== null) clearTimeout(quiet);
             quiet = setTimeout(() => stop.abort(), 300);
           };
-          settle();
-          await followEvents(client, (e) => (print(e), settle()), stop.signal);
+          // The quiet period starts once the stream is open, so a slow login does not cut it short.
+          await followEvents(client, (e) => (print(e), settle()), stop.signal, () => Promise.resolve(settle()));
           return;
         }
         const onSignal = (): void => stop.abort();
