@@ -156,6 +156,6 @@ export class NbdServer implements ExportLookup {
       }
     })();
     this.#sessionsDone.add(done);
-    void done.finally(() => this.#sessionsDone.delete(done));
+    void done.catch((err: unknown) => this.#log(`nbd: connection ended with an error: ${String(err)}`)).finally(() => this.#sessionsDone.delete(done));
   }
 }
