@@ -10,9 +10,10 @@ import { memoryDriver } from './memory.js';
 import { nbdDriver } from './nbd.js';
 import { DriverRegistry, type DriverDescriptor } from './registry.js';
 import type { BlockDevice, OpenOptions } from './types.js';
+import { volumeDriver } from '../src/volume/volume-driver.js';
 
 /** Every driver shipped with blockrig. */
-export const BUILTIN_DRIVERS: readonly DriverDescriptor[] = [memoryDriver, fileDriver, loopDriver, faultDriver, nbdDriver, iscsiDriver];
+export const BUILTIN_DRIVERS: readonly DriverDescriptor[] = [memoryDriver, fileDriver, loopDriver, faultDriver, nbdDriver, iscsiDriver, volumeDriver];
 
 /** The process-wide registry of built-in drivers. */
 export const defaultRegistry = new DriverRegistry(BUILTIN_DRIVERS);

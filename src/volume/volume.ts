@@ -35,6 +35,10 @@ export interface VolumeOptions {
   readonly errorThreshold?: number;
   /** Close member and spare devices when the volume closes (default true). */
   readonly ownsMembers?: boolean;
+  /** Refuse writes (capabilities.readOnly). */
+  readonly readOnly?: boolean;
+  /** URI to report (default `volume://NAME`). */
+  readonly uri?: string;
   readonly clock?: Clock;
 }
 
@@ -59,12 +63,12 @@ export abstract class Volume extends BlockDeviceBase {
     }
     const layout = new VolumeLayout(options.level, options.members.length, options.chunkSize, Math.min(...devices.map((d) => d.size)));
     super({
-      uri: `volume://${options.name}`,
+      uri: options.uri ?? `volume://${options.name}`,
       driver: 'volume',
       size: layout.size,
       logicalBlockSize: blockSize,
       physicalBlockSize: Math.max(blockSize, ...devices.map((d) => d.physicalBlockSize)),
-      capabilities: { ...NO_CAPABILITIES, flush: true, writeZeroes: false },
+      capabilities: { ...NO_CAPABILITIES, flush: true, readOnly: options.readOnly === true },
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     this.name = options.name;
