@@ -1,7 +1,7 @@
 /**
  * Builds the rig's member devices: an image file per device (sparse), opened through the driver layer as a
- * file, a kernel loop device, an nbdkit export (with its error, delay and rate filters) or a qemu-nbd
- * export, or held in memory. Every device is wrapped in the fault driver with a seed derived from the
+ * file, a kernel loop device, an nbdkit export (with its error, delay and rate filters), a qemu-nbd
+ * export or a LUN of the rig's tgtd (opened with blockrig's iSCSI initiator), or held in memory. Every device is wrapped in the fault driver with a seed derived from the
  * scenario's, so every fault the timeline injects goes through the same documented rule engine and
  * replays the same way under the same seed.
  */
@@ -14,6 +14,7 @@ import { createMemoryDevice } from '../../drivers/memory.js';
 import type { Clock } from '../../src/clock.js';
 import type { RigDevice } from '../scenario/schema.js';
 import { findProgram, waitUntil, type ProcessSupervisor, type RigProcess } from './processes.js';
+import type { RigTgtd } from './tgtd.js';
 
 /** One member device of a running rig. */
 export interface BuiltDevice {
@@ -33,6 +34,8 @@ export interface DeviceBuildContext {
   readonly index: number;
   readonly processes: ProcessSupervisor;
   readonly clock: Clock;
+  /** The rig's tgtd, started on first use (for `kind: iscsi`). */
+  readonly tgtd: () => Promise<RigTgtd>;
 }
 
 /** Creates and opens one device; the caller closes `device` (which detaches loop devices) at teardown. */
@@ -48,6 +51,7 @@ export async function buildDevice(spec: RigDevice, ctx: DeviceBuildContext): Pro
   let uri: string;
   if (spec.kind === 'file') uri = image;
   else if (spec.kind === 'loop') uri = `loop://${image}`;
+  else if (spec.kind === 'iscsi') uri = (await ctx.tgtd()).addLun(spec.name, image);
   else {
     const socket = join(ctx.workDir, `${spec.name}.sock`);
     server = spec.kind === 'nbdkit' ? await startNbdkit(spec, image, socket, ctx) : await startQemuNbd(spec, image, socket, ctx);

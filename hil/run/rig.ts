@@ -8,6 +8,7 @@ import { buildDevice, type BuiltDevice } from '../rig/devices.js';
 import type { ProcessSupervisor } from '../rig/processes.js';
 import { buildRelay, type RigRelay } from '../rig/relay.js';
 import type { Teardown } from '../rig/teardown.js';
+import { startTgtd, type RigTgtd } from '../rig/tgtd.js';
 import type { Scenario } from '../scenario/schema.js';
 
 /** A built rig. */
@@ -48,9 +49,11 @@ export async function buildRig(s: Scenario, ctx: RigContext): Promise<Rig> {
     ctx.teardown.push('close the relay ports', () => built.close());
     ctx.log(`relay: ${s.rig.serial.relay.path ?? `simulated board on ${relay.path}`}`);
   }
+  let tgtd: Promise<RigTgtd> | undefined;
+  const startedTgtd = (): Promise<RigTgtd> => (tgtd ??= startTgtd(ctx));
   let index = 0;
   for (const spec of s.rig.devices) {
-    const built = await buildDevice(spec, { workDir: ctx.workDir, seed: ctx.seed, index: index++, processes: ctx.processes, clock: ctx.clock });
+    const built = await buildDevice(spec, { workDir: ctx.workDir, seed: ctx.seed, index: index++, processes: ctx.processes, clock: ctx.clock, tgtd: startedTgtd });
     devices.set(spec.name, built);
     ctx.teardown.push(`close device ${spec.name}`, () => built.device.close());
     ctx.log(`device ${spec.name}: ${spec.kind}, ${spec.size} bytes, ${built.device.inner.uri}`);

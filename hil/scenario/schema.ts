@@ -51,9 +51,10 @@ export const rigDeviceSchema = z.strictObject({
   name: deviceName,
   /**
    * file: an image file; loop: the image attached to a kernel loop device; memory: RAM; nbdkit: the image
-   * served by nbdkit over a unix socket (with `filters`); qemu-nbd: the image served by qemu-nbd.
+   * served by nbdkit over a unix socket (with `filters`); qemu-nbd: the image served by qemu-nbd; iscsi:
+   * the image as LUN 1 of its own target on the rig's tgtd.
    */
-  kind: z.enum(['file', 'loop', 'memory', 'nbdkit', 'qemu-nbd']),
+  kind: z.enum(['file', 'loop', 'memory', 'nbdkit', 'qemu-nbd', 'iscsi']),
   size,
   filters: nbdkitFilters.optional(),
   /** Relay channel (1-based) that powers this device; cutting it takes the device offline. */

@@ -41,7 +41,7 @@ describe('shipped HIL scenarios', () => {
   for (const file of files) {
     it(`${file} passes and its JUnit file says so`, () => {
       requireRoot('loop devices in HIL scenarios');
-      for (const [cmd, pkg] of [['nbdkit', 'nbdkit'], ['qemu-nbd', 'qemu-utils'], ['socat', 'socat'], ['fio', 'fio']] as const) requireCommand(cmd, pkg);
+      for (const [cmd, pkg] of [['nbdkit', 'nbdkit'], ['qemu-nbd', 'qemu-utils'], ['socat', 'socat'], ['fio', 'fio'], ['tgtd', 'tgt'], ['tgtadm', 'tgt']] as const) requireCommand(cmd, pkg);
       const path = join(SCENARIOS, file);
       const scenario = loadScenario(path).scenario;
       if (scenario.servers?.hosts === true) requireCommand('ip', 'iproute2');
