@@ -238,6 +238,20 @@ describe('nbd client against real servers', () => {
     await dev.close();
   });
 
+  it('carries offsets beyond 2^32 exactly through blockrig server and client both', async () => {
+    const store = new MemoryStore(2 ** 40);
+    const started = await startBlockrigServer(dir, 'huge', [{ name: 'huge', device: createMemoryDevice({ size: store.size, store }) }]);
+    const dev = await openNbdDevice(unixUri(started.socketPath, 'huge'));
+    expect(dev.size).toBe(2 ** 40);
+    for (const [i, offset] of [2 ** 32 + 512, 2 ** 40 - 4096].entries()) {
+      await dev.write(offset, Buffer.alloc(4096, i + 1));
+      expect(store.read(offset, 4096).every((b) => b === i + 1)).toBe(true);
+      expect(store.read(offset - 512, 512).every((b) => b === 0)).toBe(true);
+      expect((await dev.read(offset, 4096)).every((b) => b === i + 1)).toBe(true);
+    }
+    await dev.close();
+  });
+
   it('passes through base:allocation block status from nbdkit', async () => {
     const peer = await startNbdkit(dir, 'map', ['memory', '8M']);
     const dev = await openNbdDevice(peer.uri);
