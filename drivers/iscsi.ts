@@ -155,6 +155,7 @@ export class IscsiDevice extends BlockDeviceBase {
       target: this.#options.address.targetName,
       portal: `${this.#options.address.host}:${this.#options.address.port}`,
       lun: this.#options.address.lun,
+      'target LUNs': this.identity.targetLuns?.join(', ') ?? 'unknown',
       vendor: inquiry.vendor,
       product: inquiry.product,
       revision: inquiry.revision,

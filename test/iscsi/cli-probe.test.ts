@@ -19,6 +19,7 @@ describe('blockrig device probe iscsi://', () => {
     expect(result.stdout).toMatch(/^serial:\s+beaf11$/m);
     expect(result.stdout).toMatch(/^device id:\s+.*t10\.IET\s+00010001/m);
     expect(result.stdout).toMatch(/^capacity \(blocks\):\s+65536$/m);
+    expect(result.stdout).toMatch(/^target LUNs:\s+0, 1$/m);
   });
 
   it('gives the same facts as JSON, and a clear error for a LUN that is not there', () => {

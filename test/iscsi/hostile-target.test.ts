@@ -235,6 +235,30 @@ describe('iscsi initiator against a hostile fake target', () => {
     await dev.close();
   });
 
+  it('times out commands held back by a CmdSN window the target never opens again', async () => {
+    const clock = new ManualClock();
+    const dev = await open(clock);
+    // From now on every answer says MaxCmdSN = ExpCmdSN - 1. A window cannot shrink (RFC 7143 4.2.2.1), so
+    // the slots granted before still go out; the commands beyond them wait, and must time out.
+    fake.window = 0;
+    const commands = (): number => fake.received.filter((p) => p.opcode === 0x01).length;
+    const sentBefore = commands();
+    const reads = Array.from({ length: 48 }, (_, i) => dev.read(i * 4096, 4096).then(() => 'done', (err: unknown) => err));
+    // Give wrongly sent READs time to reach the fake over loopback before they are counted below.
+    await waitFor(() => commands() > sentBefore, 5000, 'the granted READs');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await clock.advance(30_000);
+    const outcomes = await Promise.all(reads);
+    const done = outcomes.filter((o) => o === 'done').length;
+    expect(done).toBeGreaterThan(0);
+    expect(done).toBeLessThan(48);
+    for (const o of outcomes.filter((x) => x !== 'done')) {
+      expect(o).toMatchObject({ code: ErrorCode.DeviceUnavailable, message: expect.stringMatching(/did not complete SCSI command 0x88 within 30000 ms/) as unknown });
+    }
+    expect(commands() - sentBefore).toBe(done); // no held READ went out
+    await dev.close();
+  });
+
   it('times out a login the target never answers, on the injected clock', async () => {
     const clock = new ManualClock();
     let asked = false;

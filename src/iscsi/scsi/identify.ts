@@ -34,6 +34,8 @@ export interface LunIdentity {
   capacity: Capacity;
   /** From MODE SENSE; undefined when the unit refused it. */
   mode: ModeFacts | undefined;
+  /** Every LUN of the target (REPORT LUNS); undefined when the unit refused it. */
+  targetLuns: number[] | undefined;
 }
 
 /** Identifies `lun`; rejects with `UnsupportedError` when it is not a direct-access block device. */
@@ -59,12 +61,17 @@ export async function identifyLun(session: IscsiSession, lun: number, clock: Clo
   const identifiers = supportedVpdPages.includes(0x83) ? parseDeviceIdentifiers(await run(inquiry(1024, 0x83), 1024, 'INQUIRY VPD 0x83')) : [];
   const blockLimits = supportedVpdPages.includes(0xb0) ? parseBlockLimits(await run(inquiry(64, 0xb0), 64, 'INQUIRY VPD 0xB0')) : undefined;
   const capacity = parseCapacity16(await run(readCapacity16(32), 32, 'READ CAPACITY(16)'));
-  // MODE SENSE is optional for a unit: one that refuses it is taken as writable, with a write cache.
-  const mode = await run(modeSense10(0x08, 64), 64, 'MODE SENSE(10)').then(parseModeSense10, (err: unknown) => {
-    if (err instanceof ScsiSenseError) return undefined;
-    throw err;
-  });
-  return { inquiry: standard, supportedVpdPages, serialNumber, identifiers, blockLimits, capacity, mode };
+  // MODE SENSE and REPORT LUNS are optional for a unit: one that refuses MODE SENSE is taken as writable,
+  // with a write cache.
+  const mode = await run(modeSense10(0x08, 64), 64, 'MODE SENSE(10)').then(parseModeSense10, refused);
+  const targetLuns = await run(reportLuns(4096), 4096, 'REPORT LUNS').then(parseReportLuns, refused);
+  return { inquiry: standard, supportedVpdPages, serialNumber, identifiers, blockLimits, capacity, mode, targetLuns };
+}
+
+/** An optional command the unit refused (any CHECK CONDITION) gives undefined; session failures still throw. */
+function refused(err: unknown): undefined {
+  if (err instanceof ScsiSenseError) return undefined;
+  throw err;
 }
 
 /** REPORT LUNS: the logical units of the target (addressed through LUN 0, which every target has). */
