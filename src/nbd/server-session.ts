@@ -1,7 +1,8 @@
 /**
  * The transmission phase of one server connection. Requests are read one after another and run
- * concurrently (up to `MAX_IN_FLIGHT`, and only while the socket's send buffer is below
- * `MAX_UNSENT`, so a client that does not read its replies is slowed, not buffered without bound).
+ * concurrently (up to `MAX_IN_FLIGHT` requests and `MAX_IN_FLIGHT_BYTES` of payload, and only while the
+ * socket's send buffer is below `MAX_UNSENT`), so neither many large writes nor a client that does not
+ * read its replies can make the server buffer without bound.
  *
  * Every request gets exactly one answer: a simple reply, or with structured replies a single chunk with
  * NBD_REPLY_FLAG_DONE (reads are never fragmented, so DF is always honoured). Invalid requests are refused
@@ -22,6 +23,8 @@ import type { SocketReader } from './socket-reader.js';
 
 /** Requests run at once per connection. */
 const MAX_IN_FLIGHT = 64;
+/** Read and write payload bytes held by requests running at once per connection. */
+const MAX_IN_FLIGHT_BYTES = 128 * 1024 * 1024;
 /** Reply bytes queued on the socket before we stop reading requests. */
 const MAX_UNSENT = 64 * 1024 * 1024;
 /** Largest write payload skipped (read and dropped) to keep the stream in step; above it we disconnect. */
@@ -37,6 +40,7 @@ export class ServerSession {
   readonly #log: (message: string) => void;
   readonly #running = new Set<Promise<void>>();
   readonly #writes = new Set<Promise<void>>();
+  #runningBytes = 0;
   #stopping = false;
   #wake: (() => void) | undefined;
 
@@ -56,16 +60,19 @@ export class ServerSession {
   async run(): Promise<void> {
     try {
       while (!this.#stopping) {
-        while (!this.#stopping && !this.#socket.destroyed && (this.#running.size >= MAX_IN_FLIGHT || this.#socket.writableLength > MAX_UNSENT)) {
+        while (!this.#stopping && !this.#socket.destroyed && this.#busy()) {
           await new Promise<void>((resolve) => (this.#wake = resolve));
         }
         const request = await this.#readRequest();
         if (request === undefined) break;
         if (request.type === Command.Disconnect) break;
+        const bytes = request.type === Command.Read || request.type === Command.Write ? request.length : 0;
+        this.#runningBytes += bytes;
         const task = this.#execute(request).catch((err: unknown) => this.#log(`nbd: internal error answering a request: ${String(err)}`));
         this.#running.add(task);
         void task.finally(() => {
           this.#running.delete(task);
+          this.#runningBytes -= bytes;
           this.#wakeUp();
         });
       }
@@ -97,6 +104,11 @@ export class ServerSession {
       socket.end();
       setTimeout(() => socket.destroy(), 2000).unref();
     });
+  }
+
+  /** True while this connection holds as much work as it may. */
+  #busy(): boolean {
+    return this.#running.size >= MAX_IN_FLIGHT || this.#runningBytes >= MAX_IN_FLIGHT_BYTES || this.#socket.writableLength > MAX_UNSENT;
   }
 
   #wakeUp(): void {
