@@ -7,7 +7,7 @@
  * reports about the devices, which is how a scenario checks "device states reported by both servers".
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Clock } from '../../src/clock.js';
@@ -96,6 +96,10 @@ export async function startServers(count: number, devices: readonly BuiltDevice[
   // Servers and agents stop before the namespaces go and before the devices close.
   ctx.teardown.push('stop the servers and agents', async () => {
     for (const p of [...started].reverse()) await ctx.processes.stop(p.pid, ctx.clock);
+    // `cluster up` stops its agents, but one it was restarting as it stopped can outlive it: end any agent
+    // it reported that still runs with this rig's configuration (the check guards against a reused pid).
+    const up = started.find((p) => p.name.startsWith('cluster-up:'));
+    if (up !== undefined) for (const pid of reportedAgentPids(up)) killIfRunning(pid, configPath);
   });
   const running = await Promise.all(ids.map((id, i) => startServer(id, configPath, password, wrap(hostOf(i)), ctx)));
   started.push(...running.map((r) => r.process));
@@ -166,17 +170,39 @@ async function startServer(id: string, configPath: string, password: string, wra
   return { id, process: proc, url, token };
 }
 
-/** The pid `cluster up` last reported starting for agent `name`. */
-function agentPid(up: RigProcess, name: string): number | undefined {
-  let pid: number | undefined;
+/** Every agent `cluster up` reported starting, in order: name and pid. */
+function agentStarts(up: RigProcess): { name: string; pid: number }[] {
+  const starts: { name: string; pid: number }[] = [];
   for (const line of up.log().split('\n')) {
     if (!line.startsWith('{')) continue;
     try {
       const e = JSON.parse(line) as { event?: string; role?: string; name?: string; pid?: number };
-      if (e.event === 'started' && e.role === 'agent' && e.name === name && typeof e.pid === 'number') pid = e.pid;
+      if (e.event === 'started' && e.role === 'agent' && typeof e.name === 'string' && typeof e.pid === 'number') starts.push({ name: e.name, pid: e.pid });
     } catch {
       // Not a report line.
     }
   }
-  return pid;
+  return starts;
+}
+
+/** The pid `cluster up` last reported starting for agent `name`. */
+function agentPid(up: RigProcess, name: string): number | undefined {
+  return agentStarts(up)
+    .filter((s) => s.name === name)
+    .pop()?.pid;
+}
+
+/** Every agent pid `cluster up` reported. */
+function reportedAgentPids(up: RigProcess): number[] {
+  return agentStarts(up).map((s) => s.pid);
+}
+
+/** SIGKILL of `pid` if it still runs an agent of the configuration at `configPath`. */
+function killIfRunning(pid: number, configPath: string): void {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (cmdline.includes(configPath)) process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
 }
