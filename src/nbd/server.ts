@@ -11,7 +11,7 @@
  * client's connection only.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { rmSync } from 'node:fs';
+import { lstatSync, rmSync } from 'node:fs';
 import { systemClock, type Clock } from '../clock.js';
 import { ConflictError, InvalidArgumentError } from '../errors.js';
 import type { BlockDevice } from '../../drivers/types.js';
@@ -89,7 +89,7 @@ export class NbdServer implements ExportLookup {
     const server = createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.#accept(socket));
     server.maxConnections = this.#maxConnections;
     this.#server = server;
-    if (endpoint.kind === 'unix') rmSync(endpoint.path, { force: true });
+    if (endpoint.kind === 'unix') removeStaleSocket(endpoint.path);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       if (endpoint.kind === 'unix') server.listen(endpoint.path, resolve);
@@ -158,4 +158,16 @@ export class NbdServer implements ExportLookup {
     this.#sessionsDone.add(done);
     void done.catch((err: unknown) => this.#log(`nbd: connection ended with an error: ${String(err)}`)).finally(() => this.#sessionsDone.delete(done));
   }
+}
+
+/** Removes a socket file left by a previous server; refuses to touch anything that is not a socket. */
+function removeStaleSocket(path: string): void {
+  let stats;
+  try {
+    stats = lstatSync(path);
+  } catch {
+    return; // nothing there
+  }
+  if (!stats.isSocket()) throw new ConflictError(`${path} exists and is not a socket: refusing to replace it; choose another --listen path`);
+  rmSync(path, { force: true });
 }

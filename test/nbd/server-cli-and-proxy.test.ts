@@ -14,7 +14,7 @@ import { tempDir } from '../support/temp.js';
 import { startNbdkit } from './peers.js';
 import { RawNbdClient } from './raw-client.js';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const dir = tempDir('blockrig-nbd-cli-');
 const MiB = 1024 * 1024;
@@ -72,6 +72,15 @@ describe('blockrig nbd serve', () => {
     const result = runCli(['nbd', 'serve', 'memory:?size=1MiB', '--listen', 'nowhere', '--json']);
     expect(result.status).toBe(2);
     expect(JSON.parse(result.stdout)).toMatchObject({ error: { code: 'BLOCKRIG_E_INVALID_ARGUMENT' } });
+  });
+
+  it('refuses to listen on a path that holds a regular file, and leaves the file alone', () => {
+    const precious = join(dir, 'precious.txt');
+    writeFileSync(precious, 'keep me');
+    const result = runCli(['nbd', 'serve', 'memory:?size=1MiB', '--listen', `unix:${precious}`]);
+    expect(result.status).toBe(11);
+    expect(result.stderr).toContain('is not a socket');
+    expect(readFileSync(precious, 'utf8')).toBe('keep me');
   });
 
   it('refuses more names than devices', () => {
