@@ -59,7 +59,7 @@ export class IscsiDevice extends BlockDeviceBase {
   readonly #options: IscsiDeviceOptions;
   readonly #chunkBytes: number;
   readonly #keeper: SessionKeeper;
-  #foreign: Signature | undefined;
+  readonly #foreign: Signature | undefined;
   #writeSame = true;
 
   private constructor(options: IscsiDeviceOptions, session: IscsiSession, identity: LunIdentity, stats: ExecuteStats, foreign: Signature | undefined) {

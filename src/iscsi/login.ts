@@ -21,7 +21,8 @@ const MAX_ROUNDS = 32;
 /** What the login needs. */
 export interface LoginOptions {
   initiatorName: string;
-  targetName: string;
+  /** The target to log in to; absent for a discovery session (SendTargets). */
+  targetName?: string;
   /** CHAP user and secret; without them AuthMethod=None is offered. */
   chap?: { user: string; secret: string };
   offer?: InitiatorOffer;
@@ -76,8 +77,8 @@ export async function login(conn: IscsiConnection, options: LoginOptions): Promi
   let authMethod = 'None';
   let pending: TextPair[] = [
     { key: 'InitiatorName', value: options.initiatorName },
-    { key: 'TargetName', value: options.targetName },
-    { key: 'SessionType', value: 'Normal' },
+    ...(options.targetName === undefined ? [] : [{ key: 'TargetName', value: options.targetName }]),
+    { key: 'SessionType', value: options.targetName === undefined ? 'Discovery' : 'Normal' },
     { key: 'AuthMethod', value: options.chap ? 'CHAP,None' : 'None' },
   ];
   let transit = options.chap === undefined;

@@ -21,9 +21,10 @@ export function encodeText(pairs: readonly TextPair[]): Buffer {
 
 /**
  * Decodes a text data segment. Trailing NUL padding is allowed; a pair without `=`, an over-long key or
- * value, or a key given twice is a protocol error naming the offending text.
+ * value, or a key given twice is a protocol error naming the offending text. SendTargets answers repeat
+ * TargetName and TargetAddress by design (RFC 7143 appendix C), so they may pass `allowRepeats`.
  */
-export function decodeText(data: Buffer): TextPair[] {
+export function decodeText(data: Buffer, allowRepeats = false): TextPair[] {
   const pairs: TextPair[] = [];
   const seen = new Set<string>();
   for (const item of data.toString('utf8').split('\0')) {
@@ -33,7 +34,7 @@ export function decodeText(data: Buffer): TextPair[] {
     const key = item.slice(0, eq);
     const value = item.slice(eq + 1);
     if (key.length > MAX_KEY || value.length > MAX_VALUE) throw new IscsiProtocolError(`the target sent an over-long text key or value for "${clip(key)}"`);
-    if (seen.has(key)) throw new IscsiProtocolError(`the target sent the key ${clip(key)} twice in one text exchange (RFC 7143 6.2)`);
+    if (!allowRepeats && seen.has(key)) throw new IscsiProtocolError(`the target sent the key ${clip(key)} twice in one text exchange (RFC 7143 6.2)`);
     seen.add(key);
     pairs.push({ key, value });
   }

@@ -10,8 +10,9 @@ import { systemClock } from '../../src/clock.js';
 import { ErrorCode } from '../../src/errors.js';
 import { answerChallenge, chapResponse } from '../../src/iscsi/chap.js';
 import { Negotiator } from '../../src/iscsi/negotiation.js';
+import { discoverTargets, parseSendTargets } from '../../src/iscsi/discovery.js';
 import { openSession } from '../../src/iscsi/open-session.js';
-import { encodePdu, TargetOpcode, type Pdu } from '../../src/iscsi/pdu.js';
+import { encodePdu, RESERVED_TAG, TargetOpcode, type Pdu } from '../../src/iscsi/pdu.js';
 import { decodeText, encodeText } from '../../src/iscsi/text.js';
 import { parseIscsiUri } from '../../src/iscsi/uri.js';
 import { FakeTarget } from './fake-target.js';
@@ -91,6 +92,28 @@ describe('iscsi login', () => {
     expect(chapResponse(7, 'secret', challenge).toString('hex')).toBe('15c1682eb7ac3daca85d727884af20a0');
     expect(() => answerChallenge([{ key: 'CHAP_A', value: '7' }], 'rig', 'secret')).toThrow(/offers only MD5/);
     expect(encodeText([{ key: 'A', value: 'b' }]).toString()).toBe('A=b\0');
+  });
+
+  it('discovers targets with SendTargets over continued Text Responses', async () => {
+    const fake = await FakeTarget.start();
+    const requests: Pdu[] = [];
+    fake.script = (ctx) => {
+      if (ctx.pdu.opcode !== 0x04) return false;
+      requests.push(ctx.pdu);
+      if (requests.length === 1) ctx.send(TargetOpcode.TextResponse, 0x40, { words: { 20: 0x55 }, data: Buffer.from('TargetName=iqn.a:one\0TargetAddress=10.0.0.1:3260,1\0TargetAddress=[::1]:3260,1\0') });
+      else ctx.send(TargetOpcode.TextResponse, 0x80, { words: { 20: RESERVED_TAG }, data: Buffer.from('TargetName=iqn.a:two\0TargetAddress=10.0.0.2:3261,2\0') });
+      return true;
+    };
+    const targets = await discoverTargets({ host: '127.0.0.1', port: fake.port, initiatorName: 'iqn.2026-01.dev.blockrig:test', timeoutMs: 5000 }, systemClock);
+    expect(targets).toEqual([
+      { name: 'iqn.a:one', addresses: ['10.0.0.1:3260,1', '[::1]:3260,1'] },
+      { name: 'iqn.a:two', addresses: ['10.0.0.2:3261,2'] },
+    ]);
+    expect(decodeText(requests[0]!.data)).toEqual([{ key: 'SendTargets', value: 'All' }]);
+    expect(requests[1]!.u32(20)).toBe(0x55);
+    expect(requests[1]!.data.length).toBe(0);
+    expect(() => parseSendTargets(Buffer.from('TargetAddress=1.2.3.4:3260,1\0'))).toThrow(/before any TargetName/);
+    await fake.close();
   });
 
   it('reports a refused login with the status in words', async () => {

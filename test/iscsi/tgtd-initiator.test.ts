@@ -11,6 +11,7 @@ import { createIscsiDevice, type IscsiDevice } from '../../drivers/iscsi.js';
 import { openDevice } from '../../drivers/index.js';
 import { parseDeviceUri } from '../../drivers/uri.js';
 import { ErrorCode } from '../../src/errors.js';
+import { discoverTargets } from '../../src/iscsi/discovery.js';
 import { openSession } from '../../src/iscsi/open-session.js';
 import { listLuns } from '../../src/iscsi/scsi/identify.js';
 import { parseIscsiUri } from '../../src/iscsi/uri.js';
@@ -87,6 +88,14 @@ describe('iscsi initiator against tgtd', () => {
     } finally {
       await session.logout();
     }
+  });
+
+  it('discovers the same targets with SendTargets as iscsi-ls', async () => {
+    const targets = await discoverTargets({ host: '127.0.0.1', port: tgtd.port, initiatorName: 'iqn.2026-01.dev.blockrig:test', timeoutMs: 10_000 }, systemClock);
+    const listing = libiscsi('iscsi-ls', ['-s', `iscsi://rig%secret-of-rig1@127.0.0.1:${tgtd.port}`]);
+    const theirs = [...listing.matchAll(/^Target:(\S+) Portal:(\S+)/gm)].map((m) => ({ name: m[1], addresses: [m[2]] }));
+    expect(targets.map((t) => t.name).sort()).toEqual([IQN, IQN_CHAP].sort());
+    expect([...targets].sort((a, b) => a.name.localeCompare(b.name))).toEqual([...theirs].sort((a, b) => String(a.name).localeCompare(String(b.name))));
   });
 
   it('writes land in the backing file, and UNMAP punches them out on a thin LUN', async () => {
