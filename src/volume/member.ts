@@ -47,6 +47,8 @@ export class VolumeMember {
   readonly rebuilt: RowSet;
   badBlocks: BadBlock[];
   reason: string | undefined;
+  /** A proactive replacement being copied while this member stays in service (md's want_replacement). */
+  replacement: { device: BlockDevice; copied: RowSet } | undefined;
 
   constructor(index: number, device: BlockDevice | undefined, snapshot?: MemberSnapshot) {
     this.index = index;
@@ -57,6 +59,7 @@ export class VolumeMember {
     this.rebuilt = new RowSet(snapshot?.rebuilt ?? []);
     this.badBlocks = [...(snapshot?.badBlocks ?? [])];
     this.reason = device === undefined ? 'device missing' : snapshot?.reason;
+    this.replacement = undefined;
   }
 
   /** True when reads of `row` may use this member. */

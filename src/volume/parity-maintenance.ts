@@ -40,6 +40,17 @@ export abstract class ParityMaintenance extends Volume {
     return decodeStripe(this.layout, this.layout.rowMap(row), chunks, len);
   }
 
+  protected async reconstructRows(index: number, start: number, end: number): Promise<Buffer> {
+    const chunk = this.layout.chunkSize;
+    const out = Buffer.allocUnsafe((end - start) * chunk);
+    for (let row = start; row < end; row++) {
+      const span = await this.gather(row, 0, chunk, new Set([index]));
+      if (span === undefined) throw this.unrecoverable(row, `copied (member ${index} and too many others are unreadable)`);
+      (chunkOf(this.layout.rowMap(row), span, index) as Buffer).copy(out, (row - start) * chunk);
+    }
+    return out;
+  }
+
   async rebuildRows(index: number, start: number, end: number, options: RebuildOptions = {}): Promise<RebuildResult> {
     const member = this.member(index);
     this.checkRows(start, end);

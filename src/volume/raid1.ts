@@ -82,6 +82,15 @@ export class Raid1Volume extends Volume {
     });
   }
 
+  protected async reconstructRows(index: number, start: number, end: number): Promise<Buffer> {
+    const chunk = this.layout.chunkSize;
+    for (const source of this.#sources(start * chunk, (end - start) * chunk, index)) {
+      const data = await this.memberRead(source.index, start * chunk, (end - start) * chunk);
+      if (data !== undefined) return data;
+    }
+    throw this.unrecoverable(start, `copied (no other copy of member ${index} is readable)`);
+  }
+
   async rebuildRows(index: number, start: number, end: number, options: RebuildOptions = {}): Promise<RebuildResult> {
     const member = this.member(index);
     this.checkRows(start, end);

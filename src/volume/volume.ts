@@ -12,11 +12,12 @@ import { BlockDeviceBase, NO_CAPABILITIES } from '../../drivers/base.js';
 import type { BlockDevice } from '../../drivers/types.js';
 import type { Clock } from '../clock.js';
 import type { BlockrigError} from '../errors.js';
-import { ConflictError, ErrorCode, InvalidArgumentError, VolumeFailedError } from '../errors.js';
+import { CancelledError, ConflictError, ErrorCode, InvalidArgumentError, TaskFailedError, VolumeFailedError } from '../errors.js';
 import { VolumeLayout, type VolumeLevel } from './layout.js';
 import type { RebuildOptions, RebuildResult, ScrubOptions, ScrubResult } from './maintenance.js';
 import { isMemberFailure, MemberState, VolumeMember, type MemberSnapshot } from './member.js';
 import { RowLock, type ReleaseRows } from './row-lock.js';
+import { RowSet } from './row-set.js';
 import { describeVolume, type VolumeEvent, type VolumeState, type VolumeStatus } from './status.js';
 
 /** How to build a volume over opened devices. */
@@ -111,6 +112,16 @@ export abstract class Volume extends BlockDeviceBase {
     }
     const before = this.volumeState;
     this.#setState(m, MemberState.Failed, reason);
+    const replacement = m.replacement;
+    if (replacement !== undefined) {
+      // md's behaviour: a replacement being copied takes the failed member's place, keeping what it has.
+      m.replacement = undefined;
+      const old = this.replaceMember(index, replacement.device);
+      for (const r of replacement.copied.ranges) m.rebuilt.add(r.start, r.end);
+      if (this.#ownsMembers) void old?.close().catch(() => undefined);
+      this.#volumeStateChanged(before);
+      return;
+    }
     const spare = this.spares.shift();
     if (spare !== undefined) {
       const old = this.replaceMember(index, spare);
@@ -184,6 +195,88 @@ export abstract class Volume extends BlockDeviceBase {
     return m;
   }
 
+  // ---- proactive replacement (the copy task) -----------------------------------------------------
+
+  /** Starts copying in-sync member `index` to `device`; the member serves on and every write reaches both. */
+  startReplacement(index: number, device: BlockDevice): void {
+    const m = this.member(index);
+    if (m.state !== MemberState.InSync || m.replacement !== undefined) throw new ConflictError(`member ${index} of volume ${this.name} is ${m.replacement === undefined ? m.state : 'already being replaced'}: only an in-sync member can be copied to a replacement`);
+    if (device.size < this.layout.rows * this.layout.chunkSize || this.logicalBlockSize % device.logicalBlockSize !== 0) {
+      throw new InvalidArgumentError(`${device.uri} (${device.size} bytes) cannot replace a member of ${this.layout.rows * this.layout.chunkSize} bytes`, { details: { field: 'with' } });
+    }
+    m.replacement = { device, copied: new RowSet() };
+  }
+
+  /**
+   * Copies rows [start, end) of member `index` to its replacement: from the member itself, or reconstructed
+   * from the others where it cannot be read. With `verify`, re-reads the source after writing and copies
+   * again while it changed (writers on other controllers). When every row is copied the replacement takes
+   * the slot in sync and the old device leaves (closed when the volume owns its members).
+   */
+  async copyRows(index: number, start: number, end: number, options: RebuildOptions = {}): Promise<{ rowsCopied: number }> {
+    this.checkRows(start, end);
+    const m = this.member(index);
+    const chunk = this.layout.chunkSize;
+    const batch = Math.max(1, Math.floor((1024 * 1024) / chunk));
+    const targetDevice = m.replacement?.device;
+    for (let b = start; b < end; b += batch) {
+      // Another call copying other rows may have finished the copy: the target now serves the slot.
+      if (targetDevice !== undefined && m.replacement === undefined && m.device === targetDevice) break;
+      if (options.signal?.aborted === true) throw new CancelledError(`copy of member ${index} of volume ${this.name} cancelled at row ${b}`);
+      const e = Math.min(end, b + batch);
+      await this.lock.with(b, e, async () => {
+        if (m.replacement === undefined) {
+          if (targetDevice !== undefined && m.device === targetDevice) return;
+          throw new ConflictError(`member ${index} of volume ${this.name} has no replacement being copied`);
+        }
+        const source = async (): Promise<Buffer> => (await this.memberRead(index, b * chunk, (e - b) * chunk)) ?? this.reconstructRows(index, b, e);
+        let data = await source();
+        for (let attempt = 0; ; attempt++) {
+          await this.#replacementWrite(m, b * chunk, data);
+          if (options.verify !== true) break;
+          const again = await source();
+          if (again.equals(data)) break;
+          if (attempt >= 16) throw new TaskFailedError(`copy of member ${index} of volume ${this.name}: rows ${b}-${e} kept changing`);
+          data = again;
+        }
+        m.replacement?.copied.add(b, e);
+      });
+      if (m.replacement === undefined && m.device !== targetDevice) throw new TaskFailedError(`copy of member ${index} of volume ${this.name} stopped at row ${b}: the replacement failed or took over`);
+    }
+    if (m.replacement?.copied.covers(0, this.layout.rows) === true) this.#finishReplacement(m);
+    return { rowsCopied: end - start };
+  }
+
+  /** The bytes member `index` should hold in rows [start, end), rebuilt from the other members. */
+  protected abstract reconstructRows(index: number, start: number, end: number): Promise<Buffer>;
+
+  async #replacementWrite(m: VolumeMember, offset: number, data: Uint8Array): Promise<void> {
+    const r = m.replacement;
+    if (r === undefined) return;
+    try {
+      await r.device.write(offset, data);
+    } catch (err) {
+      if (!isMemberFailure(err)) throw err;
+      // A failing replacement is dropped; the member it was to replace serves on.
+      if (m.replacement === r) m.replacement = undefined;
+      if (this.#ownsMembers) void r.device.close().catch(() => undefined);
+    }
+  }
+
+  #finishReplacement(m: VolumeMember): void {
+    const r = m.replacement;
+    if (r === undefined) return;
+    m.replacement = undefined;
+    const old = m.device;
+    m.device = r.device;
+    m.readErrors = 0;
+    m.writeErrors = 0;
+    m.badBlocks = [];
+    this.#watch(m);
+    this.#emit({ type: 'member-state', volume: this.name, member: m.index, from: MemberState.InSync, to: MemberState.InSync, reason: `replaced by ${r.device.uri} (copy complete)`, uri: r.device.uri });
+    if (this.#ownsMembers) void old?.close().catch(() => undefined);
+  }
+
   // ---- maintenance, per level ------------------------------------------------------------------
 
   /** Reconstructs rebuilding member `index` over rows [start, end) and marks them rebuilt. */
@@ -217,6 +310,8 @@ export abstract class Volume extends BlockDeviceBase {
     try {
       await m.device.write(offset, data);
       if (m.badBlocks.length > 0) m.clearBadBlocks(offset, data.length);
+      // After the member's own write: a copy that re-reads the member then sees it, or this lands after.
+      if (m.replacement !== undefined) await this.#replacementWrite(m, offset, data);
     } catch (err) {
       if (!isMemberFailure(err)) throw err;
       m.writeErrors++;
