@@ -27,7 +27,7 @@ import { parseIscsiUri, type IscsiTargetAddress } from '../src/iscsi/uri.js';
 import { BlockDeviceBase, NO_CAPABILITIES } from './base.js';
 import type { DriverDescriptor } from './registry.js';
 import { detectSignature, type Signature } from './signatures.js';
-import type { DeviceDescription } from './types.js';
+import type { DeviceDescription, ReadOptions } from './types.js';
 import { redactUri } from './uri.js';
 
 /** Options of `createIscsiDevice`. */
@@ -177,10 +177,10 @@ export class IscsiDevice extends BlockDeviceBase {
     };
   }
 
-  protected async doRead(offset: number, length: number): Promise<Buffer> {
+  protected async doRead(offset: number, length: number, options: ReadOptions): Promise<Buffer> {
     const parts = await Promise.all(
       this.#chunks(offset, length).map(async ([at, n]) => {
-        const data = await this.#run('read', at, n, read16(at / this.logicalBlockSize, n / this.logicalBlockSize), n);
+        const data = await this.#run('read', at, n, read16(at / this.logicalBlockSize, n / this.logicalBlockSize), n, undefined, options.signal);
         if (data.length !== n) throw new ShortReadError(this.uri, at, n, data.length);
         return data;
       }),
@@ -260,7 +260,7 @@ export class IscsiDevice extends BlockDeviceBase {
     return out;
   }
 
-  async #run(operation: string, offset: number, length: number, cdb: Buffer, readLength: number, writeData?: Uint8Array): Promise<Buffer> {
+  async #run(operation: string, offset: number, length: number, cdb: Buffer, readLength: number, writeData?: Uint8Array, signal?: AbortSignal): Promise<Buffer> {
     let session: IscsiSession;
     try {
       session = await this.#keeper.get();
@@ -268,7 +268,7 @@ export class IscsiDevice extends BlockDeviceBase {
       throw new DeviceUnavailableError(this.uri, `cannot log in to the iSCSI target: ${(err as Error).message}`, { cause: err });
     }
     try {
-      return await executeScsi(session, { lun: this.#options.address.lun, cdb, readLength, ...(writeData && { writeData }) }, operation, this.clock, this.stats);
+      return await executeScsi(session, { lun: this.#options.address.lun, cdb, readLength, ...(writeData && { writeData }), ...(signal && { signal }) }, operation, this.clock, this.stats);
     } catch (err) {
       throw toDeviceError(err, this.uri, operation, offset, length);
     }

@@ -1,9 +1,10 @@
 /**
  * How the iSCSI driver reports failures in the BlockDevice contract's terms (`drivers/types.ts`): SCSI sense
  * becomes read-only, unavailable or I/O errors with the `ScsiSenseError` as `cause`; a session that ended
- * (disconnect, protocol error, timeout) makes the device unavailable, saying why.
+ * (disconnect, protocol error, timeout) makes the device unavailable, saying why; a cancelled request stays
+ * cancelled.
  */
-import { DeviceIoError, DeviceUnavailableError, isBlockrigError, ReadOnlyError, ScsiSenseError } from '../errors.js';
+import { DeviceIoError, DeviceUnavailableError, ErrorCode, isBlockrigError, ReadOnlyError, ScsiSenseError } from '../errors.js';
 import { SenseKey } from './scsi/sense.js';
 
 /** The contract's error for a failed SCSI command of `operation` over `offset`/`length`. */
@@ -14,6 +15,7 @@ export function toDeviceError(err: unknown, uri: string, operation: string, offs
     if (key === SenseKey.NotReady) return new DeviceUnavailableError(uri, err.message, { cause: err });
     return new DeviceIoError(uri, operation, offset, length, key === SenseKey.IllegalRequest ? 'EINVAL' : 'EIO', { cause: err, details: { scsi: err.message } });
   }
+  if (isBlockrigError(err, ErrorCode.Cancelled)) return err;
   if (isBlockrigError(err)) return new DeviceUnavailableError(uri, err.message, { cause: err });
   return err;
 }

@@ -14,7 +14,7 @@
  *   and every outstanding command fails with that error. The driver logs in again.
  */
 import type { Clock } from '../clock.js';
-import { DisconnectedError, IscsiProtocolError } from '../errors.js';
+import { CancelledError, DisconnectedError, IscsiProtocolError } from '../errors.js';
 import type { IscsiConnection } from './connection.js';
 import type { LoginResult } from './login.js';
 import type { SessionParameters } from './negotiation.js';
@@ -30,6 +30,12 @@ export interface ScsiRequest {
   readLength?: number;
   /** Bytes sent to the target (a write). */
   writeData?: Uint8Array;
+  /**
+   * Stops waiting: the command rejects with `CancelledError` at once. One not yet sent is never sent; one
+   * already sent keeps its ITT until the target answers (the answer is dropped), since at level 0 there is
+   * no ABORT TASK; a write may have landed.
+   */
+  signal?: AbortSignal;
 }
 
 /** How a command ended at the SCSI level. */
@@ -50,6 +56,8 @@ interface Task {
   readonly reject: (err: Error) => void;
   /** When the command was submitted, on the session's clock. */
   readonly submitted: number;
+  /** Removes the abort listener. */
+  forget?: () => void;
 }
 
 /** A logged-in session. */
@@ -129,11 +137,25 @@ export class IscsiSession {
   /** Runs one SCSI command; resolves with its status (CHECK CONDITION included), rejects on session failure. */
   command(request: ScsiRequest): Promise<ScsiResult> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (request.signal?.aborted === true) return Promise.reject(new CancelledError('SCSI command cancelled before it was sent'));
     return new Promise<ScsiResult>((resolve, reject) => {
       const itt = this.#allocateItt();
       const transfer = new DataTransfer(request.readLength ?? 0, request.writeData, this.params);
       const task: Task = { itt, request, transfer, resolve, reject, submitted: this.clock.now() };
       this.#tasks.set(itt, task);
+      const signal = request.signal;
+      if (signal !== undefined) {
+        const onAbort = (): void => {
+          const waiting = this.#waiting.indexOf(task);
+          if (waiting >= 0) {
+            this.#waiting.splice(waiting, 1);
+            this.#tasks.delete(itt);
+          }
+          reject(new CancelledError(`SCSI command 0x${request.cdb[0]!.toString(16)} cancelled${waiting >= 0 ? ' before it was sent' : ' while the target works on it'}`));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        task.forget = () => signal.removeEventListener('abort', onAbort);
+      }
       this.#watchdog.ensure();
       this.#waiting.push(task);
       this.#pump();
@@ -298,6 +320,7 @@ export class IscsiSession {
     const overflow = (pdu.flags & 0x04) !== 0;
     const data = task.transfer.finish(status, underflow ? residual : 0, overflow);
     this.#tasks.delete(task.itt);
+    task.forget?.();
     task.resolve({ status, data, sense: Buffer.from(sense) });
   }
 
@@ -306,7 +329,10 @@ export class IscsiSession {
     this.#failure = err;
     this.#waiting.length = 0;
     this.#watchdog.stop();
-    for (const task of this.#tasks.values()) task.reject(err);
+    for (const task of this.#tasks.values()) {
+      task.forget?.();
+      task.reject(err);
+    }
     this.#tasks.clear();
     this.#logout?.();
     for (const listener of this.#lostListeners.splice(0)) listener(err);

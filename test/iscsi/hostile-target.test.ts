@@ -158,6 +158,27 @@ describe('iscsi initiator: target-initiated events', () => {
     await dev.close();
   });
 
+  it('cancels a read in flight at once, drops its late answer, and keeps the session', async () => {
+    const dev = await open();
+    let held: FakeContext | undefined;
+    fake.script = (ctx) => {
+      if (!isRead(ctx) || held !== undefined) return false;
+      held = ctx;
+      return true;
+    };
+    const controller = new AbortController();
+    const reading = dev.read(0, 4096, { signal: controller.signal }).catch((err: unknown) => err);
+    await waitFor(() => held !== undefined, 5000, 'the READ to reach the target');
+    controller.abort();
+    expect(await reading).toMatchObject({ code: ErrorCode.Cancelled, message: expect.stringMatching(/cancelled while the target works on it/) as unknown });
+    held!.answerNormally();
+    fake.disk.fill(0x61, 8192, 12288);
+    expect((await dev.read(8192, 4096)).every((b) => b === 0x61)).toBe(true);
+    expect(dev.available).toBe(true);
+    expect(dev.sessionsOpened).toBe(1);
+    await dev.close();
+  });
+
   it('maps DATA PROTECT to BLOCKRIG_E_READ_ONLY and NOT READY to BLOCKRIG_E_DEVICE_UNAVAILABLE', async () => {
     const dev = await open();
     fake.script = (ctx) => {
