@@ -148,7 +148,7 @@ describe('operator CLI: tasks through the servers', () => {
 
   it('fails over: a dead first --server is skipped, and task watch follows server B when A is killed', async () => {
     const viaDead = cli(['task', 'submit', 'checksum', '--cluster', 'c2', '--arg', 'seconds=1', '--wait', '--json', '--server', DEAD, '--server', serverB.url]);
-    expect(viaDead.status).toBe(0);
+    expect(viaDead.status, viaDead.stderr).toBe(0);
     expect(json<TaskRecord>(viaDead).issuedVia).toBe('B');
 
     const t = json<TaskRecord>(cli(['task', 'submit', 'checksum', '--cluster', 'c1', '--partitions', '2', '--arg', 'seconds=4', '--json', '--server', serverA.url]));
@@ -156,7 +156,8 @@ describe('operator CLI: tasks through the servers', () => {
     const watch = startProcess(process.execPath, [CLI_PATH, 'task', 'watch', t.id, '--server', serverA.url], { env: { ...process.env, ...env } });
     await waitFor(() => watch.stderr().includes(`task ${t.id}: running`), 15_000, 'task watch to start following');
     await stopProcess(serverA.process.child);
-    expect(await watch.exited).toBe(0);
+    const status = await watch.exited;
+    expect(status, `task watch stderr: ${watch.stderr()}\nstdout: ${watch.stdout()}`).toBe(0);
     expect(watch.stderr()).toContain(`server ${serverA.url} stopped answering; using ${serverB.url}`);
     expect(watch.stdout()).toMatch(/state:\s+succeeded/);
     expect(watch.stdout()).toMatch(/partitions:\s+2\/2 COMPLETE/);

@@ -89,13 +89,15 @@ export class ApiClient {
     }
   }
 
-  /** Connects (logs in) to the first server that answers, starting after the current one when it failed. */
+  /**
+   * Connects (logs in) to the first server that answers. With `skipCurrent` (the current one failed) the
+   * others are tried first and the current one last, since a blip is not a death.
+   */
   async connect(skipCurrent = false): Promise<string> {
     const start = this.#current === null ? 0 : this.#urls.indexOf(this.#current) + (skipCurrent ? 1 : 0);
     const order = [...this.#urls.slice(start), ...this.#urls.slice(0, start)];
     const failures: string[] = [];
     for (const url of order) {
-      if (skipCurrent && url === this.#current && order.length > 1) continue;
       try {
         await this.#login(url);
         return url;

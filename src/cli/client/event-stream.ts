@@ -41,9 +41,31 @@ export class SseParser {
  * replays are passed on too (callers use ids or record times to ignore what they saw). After a failover
  * the event ids of the new server start over, so the stream starts from that server's buffer.
  */
-export async function followEvents(client: ApiClient, onEvent: (e: ServerEvent) => boolean | void, signal: AbortSignal, onReconnect?: () => Promise<void>): Promise<void> {
+export async function followEvents(
+  client: ApiClient,
+  onEvent: (e: ServerEvent) => boolean | void,
+  signal: AbortSignal,
+  onReconnect?: () => Promise<void>,
+  giveUpAfterMs = 30_000,
+): Promise<void> {
   let lastId = 0;
   let server: string | null = null;
+  let failingSince: number | null = null;
+  let lastError = '';
+  // After a broken stream: the next server that answers (the failed one last), retried until `giveUpAfterMs`.
+  const reconnect = async (): Promise<void> => {
+    failingSince ??= Date.now();
+    for (;;) {
+      try {
+        await client.connect(true);
+        return;
+      } catch (err) {
+        if (signal.aborted) return;
+        if (Date.now() - failingSince > giveUpAfterMs) throw new DisconnectedError(`${(err as Error).message} (last stream error: ${lastError})`, { cause: err });
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  };
   while (!signal.aborted) {
     if (client.server === null || client.token === null) await client.connect();
     if (server !== null && server !== client.server) lastId = 0;
@@ -52,12 +74,15 @@ export async function followEvents(client: ApiClient, onEvent: (e: ServerEvent) 
     try {
       res = await fetch(`${server ?? ''}/api/v1/events`, { headers: { authorization: `Bearer ${client.token ?? ''}`, 'last-event-id': String(lastId) }, signal });
       if (!res.ok || res.body === null) throw new DisconnectedError(`server ${server ?? '-'} refused the event stream (HTTP ${res.status})`);
-    } catch {
+    } catch (err) {
       if (signal.aborted) return;
-      await client.connect(true);
+      lastError = err instanceof Error ? err.message : String(err);
+      await reconnect();
       continue;
     }
+    failingSince = null;
     if (onReconnect) await onReconnect();
+    lastError = `the event stream of ${server ?? '-'} ended`;
     const parser = new SseParser();
     const decoder = new TextDecoder();
     try {
@@ -69,11 +94,12 @@ export async function followEvents(client: ApiClient, onEvent: (e: ServerEvent) 
           if (onEvent(parsed.data) === true) return;
         }
       }
-    } catch {
+    } catch (err) {
       if (signal.aborted) return;
+      lastError = err instanceof Error ? err.message : String(err);
     }
     if (signal.aborted) return;
     // The stream ended: the server went away. Move on to the next one that answers.
-    await client.connect(true);
+    await reconnect();
   }
 }
