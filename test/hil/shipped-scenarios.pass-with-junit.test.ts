@@ -35,7 +35,7 @@ describe('shipped HIL scenarios', () => {
   const dir = tempDir('blockrig-hil-shipped-');
 
   it('are all there', () => {
-    expect(files).toEqual(expect.arrayContaining(['rebuild-under-controller-kill.yaml', 'rebuild-while-second-member-flaps.yaml', 'network-partition-between-clusters.yaml', 'scrub-repairs-silent-corruption.yaml', 'server-failover-mid-task.yaml', 'slow-member-during-rebuild.yaml']));
+    expect(files).toEqual(expect.arrayContaining(['rebuild-under-controller-kill.yaml', 'rebuild-while-second-member-flaps.yaml', 'network-partition-between-clusters.yaml', 'scrub-repairs-silent-corruption.yaml', 'server-failover-mid-task.yaml', 'slow-member-during-rebuild.yaml', 'torn-member-write-during-rebuild.yaml']));
   });
 
   for (const file of files) {
