@@ -9,7 +9,8 @@
  */
 import type { Clock } from '../../clock.js';
 import { ScsiSenseError } from '../../errors.js';
-import type { IscsiSession, ScsiRequest } from '../session.js';
+import type { ScsiRequest } from '../scsi-request.js';
+import type { IscsiSession } from '../session.js';
 import { describeSense, parseSense, SenseKey, type Sense } from './sense.js';
 
 /** SCSI status codes (SAM-5 5.3). */
