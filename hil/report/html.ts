@@ -78,7 +78,7 @@ export function timelineSvg(r: ScenarioRun): string {
   const H = 260;
   const left = 50;
   const top = 20;
-  const plotW = W - left - 20;
+  const plotW = W - left - 50;
   const plotH = H - top - 60;
   const marks = [...r.faults.flatMap((f) => [f.firedAtMs, f.undoneAtMs]), ...r.controllerEvents.map((e) => e.atMs), ...r.progress.map((p) => p.atMs)].filter((x): x is number => x !== undefined);
   const end = Math.max(1, r.taskMs ?? 0, ...marks);
