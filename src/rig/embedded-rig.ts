@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
-import { BlockrigError, ErrorCode, TimeoutError } from '../errors.js';
+import { BlockrigError, CancelledError, ErrorCode, TimeoutError } from '../errors.js';
 import { AgentViewSchema, ClusterViewSchema, FINAL_TASK_STATES } from '../wire/index.js';
 import { ClusterStore } from '../cluster/store.js';
 import { ApiClient } from '../cli/client/api-client.js';
@@ -53,6 +53,7 @@ export class EmbeddedRig {
   readonly #procs = new ProcessSet();
   #plan: RigPlan | null = null;
   #servers: { id: string; url: string }[] = [];
+  #stopping = false;
 
   constructor(options: EmbeddedRigOptions) {
     this.#o = options;
@@ -74,6 +75,8 @@ export class EmbeddedRig {
   }
 
   #start(name: string, args: string[]): RigProcess {
+    // Ctrl-C while starting: start nothing more (stop() is already ending what was started).
+    if (this.#stopping) throw new CancelledError('the rig is stopping');
     return this.#procs.start(name, [process.execPath, this.#o.cliPath, ...args], this.#logFile(name));
   }
 
@@ -157,6 +160,7 @@ export class EmbeddedRig {
    * that they outlive an agent, and the cluster's persistent data says which they are.
    */
   async stop(): Promise<void> {
+    this.#stopping = true;
     await this.#procs.stopAll();
     for (const c of this.#plan?.clusters ?? []) {
       let store: ClusterStore | null = null;

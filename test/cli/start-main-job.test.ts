@@ -23,6 +23,7 @@ interface Ready {
 }
 
 const dir = tempDir('blockrig-start-');
+const early = tempDir('blockrig-start-early-');
 let start: TestProcess;
 let ready: Ready;
 
@@ -100,5 +101,17 @@ describe('npm start (blockrig start)', () => {
     for (const url of [...ready.dashboards.map((d) => d.url), ...ready.exports.map((e) => e.uri)]) expect(await refuses(url)).toBe(true);
     const losetup = spawnSync(requireCommand('losetup', 'util-linux'), ['-a'], { encoding: 'utf8' });
     expect(losetup.stdout).not.toContain(dir);
+  });
+});
+
+describe('Ctrl-C while the rig is starting', () => {
+  it('stops what had started and exits 0, leaving no process of the rig', async () => {
+    const proc = startProcess(process.execPath, [CLI_PATH, 'start', '--dir', early, '--size', '16MiB']);
+    await waitFor(() => /exported at|not in this build|server A/.test(proc.stderr() + proc.stdout()) || proc.child.exitCode !== null, 60_000, 'the rig to start something', 100);
+    proc.child.kill('SIGINT');
+    expect(await proc.exited).toBe(0);
+    expect(proc.stderr()).toContain('[start] stopped');
+    const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+    expect(ps.stdout.split('\n').filter((line) => line.includes(early))).toEqual([]);
   });
 });

@@ -72,7 +72,10 @@ export const startCommand: CommandModule = (program) => {
         let stopped = false;
         void signal.then(() => (stopped = true));
         try {
-          const ready = await Promise.race([rig.start(), signal.then(() => null)]);
+          const starting = rig.start();
+          // Ctrl-C during start-up: stop() below ends what started, and the start-up then fails quietly.
+          starting.catch(() => undefined);
+          const ready = await Promise.race([starting, signal.then(() => null)]);
           if (ready !== null) {
             if (o.json === true) process.stdout.write(`${JSON.stringify({ event: 'ready', ...ready })}\n`);
             else printReady(ready);
