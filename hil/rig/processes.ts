@@ -41,9 +41,9 @@ export class ProcessSupervisor {
     return this.#all;
   }
 
-  /** Spawns `command args` with its output captured; rejects when it cannot be started. */
-  async start(name: string, command: string, args: readonly string[]): Promise<RigProcess> {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Spawns `command args` (in `cwd`, default ours) with its output captured; rejects when it cannot be started. */
+  async start(name: string, command: string, args: readonly string[], cwd?: string): Promise<RigProcess> {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd === undefined ? {} : { cwd }) });
     let text = `$ ${command} ${args.join(' ')}\n`;
     const append = (chunk: Buffer): void => {
       text += chunk.toString('utf8');

@@ -148,7 +148,9 @@ export async function runFioWorkload(o: FioWorkloadOptions): Promise<WorkloadRes
       '--verify_fatal=1',
       `--randseed=${o.seed}`,
       '--iodepth=4',
-    ]);
+      // fio would otherwise leave local-hil-0-verify.state behind in its working directory.
+      '--verify_state_save=0',
+    ], o.workDir);
     const exit = await proc.exit;
     const ok = exit.code === 0;
     const tail = proc.log().trim().split('\n').slice(-3).join(' | ');

@@ -86,6 +86,8 @@ describe('shipped HIL scenarios', () => {
       // Nothing of the rig is left: no work folder, no loop device on its images, no process.
       expect(readdirSync(dir).filter((f) => f.startsWith('blockrig-hil-'))).toEqual([]);
       expect(processesMentioning(dir)).toEqual([]);
+      // fio's verify state stays out of the caller's working directory.
+      expect(existsSync(join(process.cwd(), 'local-hil-0-verify.state'))).toBe(false);
       expect(execFileSync('losetup', ['-a'], { encoding: 'utf8' })).not.toContain(dir);
     }, 150_000);
   }
