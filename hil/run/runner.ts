@@ -133,6 +133,9 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
         : pattern?.writeDuring(s.workload?.kind === 'pattern' ? s.workload.writes : 0, 2, clock, during).then(() => undefined);
     await activeTimeline.start(AbortSignal.any([faultsDone.signal, abort.signal]));
     sample();
+    // Samples between completions too, so a stall (a dead controller's partition waiting to be reclaimed)
+    // shows as a flat stretch of the chart rather than a straight line between two completions.
+    const sampler = setInterval(sample, 100);
     let taskError: string | undefined;
     try {
       await activeTask.run(abort.signal);
@@ -141,6 +144,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       taskError = (err as Error).message;
       log(`task ${s.task.kind}: failed: ${taskError}`);
     }
+    clearInterval(sampler);
     taskMs = Math.round(clock.now() - taskStart);
     sample();
     taskDone.abort();
