@@ -108,7 +108,15 @@ function askFor(current: StoredVolume, index: number, ask: { state: MemberState;
   const generation = current.intent.generation + 1;
   const config = { ...current.entry.config, members: current.entry.config.members.map((u, i) => (i === index && uri !== undefined ? uri : u)) };
   const members = current.intent.members.map((m, i) => (i === index ? { ...ask, generation } : m));
-  return { config, generation, members, updatedAt: Date.now() };
+  return { ...current.intent, config, generation, members, updatedAt: Date.now() };
+}
+
+/** Pauses or resumes the online rebuilds of a served volume (the serving process polls the intent). */
+export async function setStoredRebuildPaused(table: VolumeTable, name: string, paused: boolean): Promise<StoredVolume> {
+  const current = await table.get(name);
+  if (current.entry.rebuildPaused === paused) return current;
+  await table.writeIntent(current, { ...current.intent, generation: current.intent.generation + 1, rebuildPaused: paused, updatedAt: Date.now() });
+  return table.get(name);
 }
 
 /** Assembles a stored volume with its stored member states. */

@@ -68,12 +68,15 @@ export class VolumeKeeper {
   readonly #rebuilds = new Map<number, Promise<void>>();
   /** Measured rebuild rates (member bytes per second) by member index. */
   readonly #rates = new Map<number, number>();
+  /** Online rebuilds paused by the operator (from the intent). */
+  #paused: boolean;
 
   constructor(options: VolumeKeeperOptions) {
     this.#o = options;
     this.#slotUris = [...options.stored.entry.config.members];
     this.#spareUris = [...options.stored.entry.config.spares];
     this.#applied = options.stored.intent.generation;
+    this.#paused = options.stored.intent.rebuildPaused === true;
     this.#offEvents = options.volume.onEvent((event) => {
       // A spare that took a slot on its own: its table URI moves from the spares to the slot.
       if (event.type === 'member-state' && event.to === MemberState.Rebuilding && this.#replacing !== event.member) {
@@ -111,6 +114,7 @@ export class VolumeKeeper {
     return this.#serialised(async () => {
       const { intent } = await this.#o.table.get(this.#o.volume.name);
       if (intent.generation <= this.#applied) return;
+      this.#paused = intent.rebuildPaused === true;
       await this.#apply(intent);
       this.#applied = intent.generation;
     }).then(() => this.persist());
@@ -196,6 +200,12 @@ export class VolumeKeeper {
         if (this.#stop.signal.aborted || member.device !== device || member.state !== MemberState.Rebuilding) return;
         const end = Math.min(volume.layout.rows, row + step);
         if (member.rebuilt.covers(row, end)) continue;
+        if (this.#paused) {
+          // Paused between steps: wait for a resume (or stop), then look at this row again.
+          await clock.sleep(this.#o.pollMs ?? 1000, this.#stop.signal).catch(() => undefined);
+          row -= step;
+          continue;
+        }
         await volume.rebuildRows(index, row, end, { signal: this.#stop.signal });
         bytes += (end - row) * volume.layout.chunkSize;
         const elapsed = clock.now() - started;

@@ -55,6 +55,8 @@ export const IntentSchema = z.strictObject({
   config: VolumeConfigSchema,
   generation: z.number().int().nonnegative(),
   members: z.array(z.strictObject({ state: memberStateSchema, generation: z.number().int().nonnegative(), reason: z.string().optional() })),
+  /** The operator paused online rebuilds (`volume pause`); they resume where they stopped. */
+  rebuildPaused: z.boolean().optional(),
   updatedAt: z.number(),
 });
 /** An intent record. */
@@ -84,6 +86,8 @@ export interface VolumeEntry {
   readonly rows?: number;
   /** Measured online rebuild rates by member index (bytes per second). */
   readonly rebuildRates?: Readonly<Record<string, number>>;
+  /** Online rebuilds are paused by the operator. */
+  readonly rebuildPaused: boolean;
   readonly updatedAt: number;
 }
 
@@ -112,6 +116,7 @@ export function effectiveEntry(intent: Intent, state: VolumeRuntimeState | undef
     members,
     ...(state?.rows === undefined ? {} : { rows: state.rows }),
     ...(state?.rebuildRates === undefined ? {} : { rebuildRates: state.rebuildRates }),
+    rebuildPaused: intent.rebuildPaused === true,
     updatedAt: Math.max(intent.updatedAt, state?.updatedAt ?? 0),
   };
 }

@@ -7,7 +7,7 @@ import { createMemoryDevice, MemoryStore } from '../../drivers/memory.js';
 import type { BlockDevice } from '../../drivers/types.js';
 import { ManualClock, systemClock } from '../../src/clock.js';
 import { parseVolumeConfig } from '../../src/volume/config.js';
-import { assembleStoredVolume, createStoredVolume, failStoredMember, rebuildStoredVolume, replaceStoredMember, scrubStoredVolume } from '../../src/volume/volume-admin.js';
+import { assembleStoredVolume, createStoredVolume, failStoredMember, rebuildStoredVolume, replaceStoredMember, scrubStoredVolume, setStoredRebuildPaused } from '../../src/volume/volume-admin.js';
 import { VolumeKeeper } from '../../src/volume/volume-keeper.js';
 import { VOLUME_RECORD_BYTES, VolumeTable } from '../../src/volume/volume-table.js';
 import { patternBytes } from './helpers.js';
@@ -116,6 +116,36 @@ describe('volume table', () => {
     entry = (await table.get('v')).entry;
     expect(entry.config.members).toEqual(['s', 'n']);
     expect(entry.members.map((m) => m.state)).toEqual(['in-sync', 'in-sync']);
+    volume.failMember(0);
+    expect((await volume.read(0, volume.size)).equals(model)).toBe(true);
+    await volume.close();
+  });
+
+  it('a paused volume keeps its replacement rebuilding until resumed', async () => {
+    const { open } = media();
+    const table = new VolumeTable(await open('meta'));
+    await createStoredVolume(table, parseVolumeConfig({ name: 'p', level: 'raid1', members: ['a', 'b'], chunkSize: '16KiB' }), open);
+    const { volume, stored } = await assembleStoredVolume(table, 'p', open);
+    const clock = new ManualClock();
+    const keeper = new VolumeKeeper({ table, volume, stored, open, clock, pollMs: 100, rowsPerStep: 8 });
+    keeper.start();
+    const model = patternBytes(volume.size, 4);
+    await volume.write(0, model);
+    expect((await setStoredRebuildPaused(table, 'p', true)).entry.rebuildPaused).toBe(true);
+    await failStoredMember(table, 'p', 1);
+    await replaceStoredMember(table, 'p', 1, 'n', open);
+    await keeper.syncFromTable();
+    for (let i = 0; i < 5; i++) await clock.advance(100);
+    expect(volume.status().members[1]).toMatchObject({ state: 'rebuilding', rebuiltRows: 0 });
+
+    await setStoredRebuildPaused(table, 'p', false);
+    await keeper.syncFromTable();
+    for (let i = 0; i < 100 && volume.volumeState !== 'clean'; i++) {
+      await clock.advance(100);
+      await systemClock.sleep(2);
+    }
+    expect(volume.volumeState).toBe('clean');
+    await keeper.stop();
     volume.failMember(0);
     expect((await volume.read(0, volume.size)).equals(model)).toBe(true);
     await volume.close();

@@ -18,6 +18,7 @@ import {
   rebuildProgress,
   rebuildStoredVolume,
   replaceStoredMember,
+  setStoredRebuildPaused,
   scrubStoredVolume,
   storedState,
   type RowProgress,
@@ -55,12 +56,12 @@ function printStatus(stored: StoredVolume, json: boolean): void {
   const { entry } = stored;
   const rows = entry.members.map((m, i) => ({ index: i, uri: entry.config.members[i] ?? '', ...m }));
   const progress = rebuildProgress(entry);
-  const view = { name: entry.config.name, level: entry.config.level, state: storedState(entry), chunkSize: entry.config.chunkSize, members: rows, spares: entry.config.spares, progress, updatedAt: new Date(entry.updatedAt).toISOString() };
+  const view = { name: entry.config.name, level: entry.config.level, state: storedState(entry), chunkSize: entry.config.chunkSize, members: rows, spares: entry.config.spares, progress, rebuildPaused: entry.rebuildPaused, updatedAt: new Date(entry.updatedAt).toISOString() };
   if (json) {
     printJson(view);
     return;
   }
-  printFields({ volume: view.name, level: view.level, state: view.state, chunk: formatSize(view.chunkSize), spares: view.spares.join(' ') || '-', updated: view.updatedAt });
+  printFields({ volume: view.name, level: view.level, state: view.state, chunk: formatSize(view.chunkSize), spares: view.spares.join(' ') || '-', rebuilds: view.rebuildPaused ? 'paused' : 'running', updated: view.updatedAt });
   printTable(rows, {
     '#': (r) => r.index,
     DEVICE: (r) => r.uri,
@@ -162,6 +163,17 @@ export const volumeCommands: CommandModule = (program: Command) => {
         printStatus(await withTable(o.meta, (t) => replaceStoredMember(t, name, index, o.with, open)), o.json === true);
       }),
     );
+
+  for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {
+    volume
+      .command(verb)
+      .description(paused ? 'pause the online rebuilds of a served volume between steps' : 'resume paused online rebuilds')
+      .argument('<name>', 'volume name')
+      .requiredOption('--meta <uri>', 'metadata device holding the volume table')
+      .option('--json', 'print the stored volume as JSON')
+      .addHelpText('after', `\nExamples:\n  blockrig volume ${verb} v5 --meta meta.img`)
+      .action(action(async (name: string, o: { meta: string; json?: boolean }) => printStatus(await withTable(o.meta, (t) => setStoredRebuildPaused(t, name, paused)), o.json === true)));
+  }
 
   volume
     .command('rebuild')
