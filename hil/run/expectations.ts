@@ -25,6 +25,8 @@ export interface RunOutcome {
   readonly reclaimed: number;
   /** Per device, what the live servers reported ("A: available, B: available"). */
   readonly reported: ReadonlyMap<string, string>;
+  /** Outcomes of `expect.console`, in order. */
+  readonly console: readonly { passed: boolean; actual: string }[];
   readonly faults: readonly FaultRecord[];
 }
 
@@ -68,6 +70,10 @@ export function checkExpectations(loaded: LoadedScenario, o: RunOutcome): Expect
     const parts = actual.split(', ');
     add(['expect', 'reported', name], `${want} on every live server`, actual, actual !== 'no live server' && parts.every((p) => p.endsWith(`: ${want}`)));
   }
+  (e.console ?? []).forEach((c, i) => {
+    const answer = o.console[i];
+    add(['expect', 'console', i], `${JSON.stringify(c.send)} answers /${c.match}/`, answer?.actual ?? 'not asked', answer?.passed ?? false);
+  });
   for (const f of o.faults) {
     const actual = f.error !== undefined ? `could not be injected: ${f.error}` : f.firedAtMs === undefined ? 'never fired (the task ended first)' : `fired at ${f.firedAtMs} ms`;
     add(['faults', f.index], `${f.label} fires`, actual, f.error === undefined && f.firedAtMs !== undefined);

@@ -111,3 +111,30 @@ export async function awaitReports(servers: RigServers, expected: Record<string,
   }
   return said;
 }
+
+/** One console check's outcome. */
+export interface ConsoleAnswer {
+  readonly passed: boolean;
+  /** The matching text, or why nothing matched. */
+  readonly actual: string;
+}
+
+/** Sends each console command and waits for its pattern; a timeout is a failed check, not a failed run. */
+export async function askConsole(rig: Rig, checks: readonly { send: string; match: string }[], log: (line: string) => void): Promise<ConsoleAnswer[]> {
+  const answers: ConsoleAnswer[] = [];
+  for (const check of checks) {
+    if (rig.console === undefined) {
+      answers.push({ passed: false, actual: 'the rig has no console' });
+      continue;
+    }
+    try {
+      const { match } = await rig.console.console.command(check.send, new RegExp(check.match));
+      answers.push({ passed: true, actual: JSON.stringify(match[0]) });
+      log(`console: ${JSON.stringify(check.send)} answered ${JSON.stringify(match[0])}`);
+    } catch (err) {
+      answers.push({ passed: false, actual: (err as Error).message });
+      log(`console: ${JSON.stringify(check.send)}: ${(err as Error).message}`);
+    }
+  }
+  return answers;
+}

@@ -4,6 +4,7 @@
  */
 import { createVolume, type Volume } from '../../src/volume/index.js';
 import type { Clock } from '../../src/clock.js';
+import { buildConsole, type RigConsole } from '../rig/console.js';
 import { buildDevice, type BuiltDevice } from '../rig/devices.js';
 import type { ProcessSupervisor } from '../rig/processes.js';
 import { buildRelay, type RigRelay } from '../rig/relay.js';
@@ -15,6 +16,7 @@ import type { Scenario } from '../scenario/schema.js';
 export interface Rig {
   readonly devices: ReadonlyMap<string, BuiltDevice>;
   readonly relay: RigRelay | undefined;
+  readonly console: RigConsole | undefined;
   readonly volume: Volume;
 }
 
@@ -32,8 +34,9 @@ export interface RigContext {
 export async function buildRig(s: Scenario, ctx: RigContext): Promise<Rig> {
   const devices = new Map<string, BuiltDevice>();
   let relay: RigRelay | undefined;
-  if (s.rig.serial !== undefined) {
-    relay = await buildRelay(s.rig.serial.relay, {
+  const relayOptions = s.rig.serial?.relay;
+  if (relayOptions !== undefined) {
+    relay = await buildRelay(relayOptions, {
       workDir: ctx.workDir,
       processes: ctx.processes,
       clock: ctx.clock,
@@ -47,7 +50,18 @@ export async function buildRig(s: Scenario, ctx: RigContext): Promise<Rig> {
     });
     const built = relay;
     ctx.teardown.push('close the relay ports', () => built.close());
-    ctx.log(`relay: ${s.rig.serial.relay.path ?? `simulated board on ${relay.path}`}`);
+    ctx.log(`relay: ${relayOptions.path ?? `simulated board on ${relay.path}`}`);
+  }
+  let console: RigConsole | undefined;
+  const consoleOptions = s.rig.serial?.console;
+  if (consoleOptions !== undefined) {
+    const built = await buildConsole(
+      { path: consoleOptions.path, prompt: consoleOptions.prompt, timeoutMs: consoleOptions.timeout },
+      { workDir: ctx.workDir, processes: ctx.processes, clock: ctx.clock, drives: () => [...devices.values()].map((d) => ({ name: d.spec.name, available: d.device.available })) },
+    );
+    console = built;
+    ctx.teardown.push('close the console ports', () => built.close());
+    ctx.log(`console: ${consoleOptions.path ?? `simulated firmware on ${built.path}`}, prompt seen`);
   }
   let tgtd: Promise<RigTgtd> | undefined;
   const startedTgtd = (): Promise<RigTgtd> => (tgtd ??= startTgtd(ctx));
@@ -74,5 +88,5 @@ export async function buildRig(s: Scenario, ctx: RigContext): Promise<Rig> {
   });
   ctx.teardown.push(`close volume ${s.volume.name}`, () => volume.close());
   ctx.log(`volume ${s.volume.name}: ${s.volume.level}, ${volume.layout.rows} rows of ${s.volume.chunk} bytes, ${volume.size} bytes`);
-  return { devices, relay, volume };
+  return { devices, relay, console, volume };
 }

@@ -15,7 +15,7 @@ import { PartitionedTask, type ControllerEvent } from './controllers.js';
 import { checkExpectations, type ExpectationResult } from './expectations.js';
 import { FaultTimeline, type FaultRecord } from './faults.js';
 import { startServers, type RigServers } from '../rig/servers.js';
-import { awaitReports, checkConsistency, deviceReports, memberStates, type DeviceReport, type ServerReport } from './observe.js';
+import { askConsole, awaitReports, checkConsistency, deviceReports, memberStates, type DeviceReport, type ServerReport } from './observe.js';
 import { buildRig, type Rig } from './rig.js';
 import { prepareTask } from './task.js';
 import { PatternWorkload, runFioWorkload, type WorkloadResult } from './workload.js';
@@ -156,6 +156,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     if (workload !== undefined) log(`workload ${workload.kind}: ${workload.writesDuringTask} writes during the task, ${workload.verified ? `verified ${workload.bytesVerified} bytes` : `NOT verified: ${workload.problem ?? ''}`}`);
     if (abort.signal.aborted) throw abort.signal.reason instanceof Error ? abort.signal.reason : new Error('aborted');
     const afterCheckSectors = s.expect.consistent === undefined ? undefined : await checkConsistency(rig, log);
+    const consoleAnswers = await askConsole(rig, s.expect.console ?? [], log);
     const reported = servers === undefined ? new Map<string, string>() : await awaitReports(servers, s.expect.reported ?? {}, clock, serverReports, log);
     expectations = checkExpectations(loaded, {
       task: taskError === undefined ? 'completed' : 'failed',
@@ -168,6 +169,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       memberStates: memberStates(s.volume.members, rig),
       reclaimed: activeTask.reclaimed,
       reported,
+      console: consoleAnswers,
       faults: activeTimeline.records,
     });
     for (const r of expectations) log(`${r.passed ? 'PASS' : 'FAIL'} ${r.name}: expected ${r.expected}, got ${r.actual} (${r.where.file}:${r.where.line})`);
@@ -179,6 +181,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     options.signal?.removeEventListener('abort', onAbort);
   }
   const devices = rig === undefined ? [] : deviceReports(s.volume.members, s.volume.spares, rig);
+  const consoleTranscript = rig?.console?.console.transcript;
   const volumeState = rig?.volume.volumeState;
   const problems = await teardown.run();
   for (const p of problems) log(`teardown: ${p}`);
@@ -203,7 +206,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     volumeState,
     workload,
     serverReports,
-    logs: [{ name: 'run', text: runLog.join('\n') }, ...processes.processes.map((p) => ({ name: `${p.name} (pid ${p.pid})`, text: p.log() }))],
+    logs: [{ name: 'run', text: runLog.join('\n') }, ...(consoleTranscript === undefined ? [] : [{ name: 'console', text: consoleTranscript }]), ...processes.processes.map((p) => ({ name: `${p.name} (pid ${p.pid})`, text: p.log() }))],
     workDir,
   };
 }

@@ -63,11 +63,23 @@ export const rigDeviceSchema = z.strictObject({
 
 /** Serial hardware of the rig. */
 export const serialSchema = z.strictObject({
-  relay: z.strictObject({
-    /** Path of a real relay board; omitted: a simulated board behind a socat pseudo-terminal pair. */
-    path: z.string().min(1).optional(),
-    channels: z.number().int().min(1).max(64).default(8),
-  }),
+  relay: z
+    .strictObject({
+      /** Path of a real relay board; omitted: a simulated board behind a socat pseudo-terminal pair. */
+      path: z.string().min(1).optional(),
+      channels: z.number().int().min(1).max(64).default(8),
+    })
+    .optional(),
+  /** The controller firmware console: a real one at `path`, or the simulated firmware behind socat. */
+  console: z
+    .strictObject({
+      path: z.string().min(1).optional(),
+      /** What the console prints when it is ready for a command (a regular expression). */
+      prompt: z.string().min(1).default('fw> '),
+      /** How long to wait for the prompt or an answer. */
+      timeout: durationSchema.default(5000),
+    })
+    .optional(),
 });
 
 const rigSchema = z.strictObject({
@@ -204,6 +216,8 @@ const expectSchema = z.strictObject({
   members: z.record(deviceName, z.enum(['in-sync', 'rebuilding', 'failed', 'removed'])).optional(),
   /** Partitions reclaimed from a dead or stalled controller. */
   reclaimed: countRange.optional(),
+  /** Console commands sent after the task, each with a regular expression its answer must match. */
+  console: z.array(z.strictObject({ send: z.string(), match: z.string().min(1) })).optional(),
   /** Device availability as every live server reports it (needs `servers`); waited for up to 15 s. */
   reported: z.record(deviceName, z.enum(['available', 'unavailable'])).optional(),
 });
@@ -247,7 +261,7 @@ function checkReferences(s: z.output<typeof scenarioObject>, ctx: z.RefinementCt
     if (names.has(d.name)) ctx.addIssue({ code: 'custom', path: ['rig', 'devices', i, 'name'], message: `device "${d.name}" is defined twice` });
     names.set(d.name, d);
     if (d.filters !== undefined && d.kind !== 'nbdkit') ctx.addIssue({ code: 'custom', path: ['rig', 'devices', i, 'filters'], message: `filters are nbdkit filters: device "${d.name}" is ${d.kind}, make it kind: nbdkit` });
-    if (d.power !== undefined && s.rig.serial === undefined) ctx.addIssue({ code: 'custom', path: ['rig', 'devices', i, 'power'], message: 'a power channel needs rig.serial.relay' });
+    if (d.power !== undefined && s.rig.serial?.relay === undefined) ctx.addIssue({ code: 'custom', path: ['rig', 'devices', i, 'power'], message: 'a power channel needs rig.serial.relay' });
   });
   const used = new Set<string>();
   const ref = (name: string, path: (string | number)[]): void => {
@@ -288,6 +302,14 @@ function checkReferences(s: z.output<typeof scenarioObject>, ctx: z.RefinementCt
     if (f.at.kind === 'progress' && f.at.percent > 100) ctx.addIssue({ code: 'custom', path: ['faults', i, 'at'], message: 'a progress point is 0% to 100%' });
   });
   for (const name of Object.keys(s.expect.members ?? {})) ref(name, ['expect', 'members', name]);
+  (s.expect.console ?? []).forEach((c, i) => {
+    if (s.rig.serial?.console === undefined) ctx.addIssue({ code: 'custom', path: ['expect', 'console'], message: 'console checks need rig.serial.console' });
+    try {
+      new RegExp(c.match);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['expect', 'console', i, 'match'], message: `not a regular expression: ${(err as Error).message}` });
+    }
+  });
   if (s.servers?.hosts === true && s.servers.count !== 2) ctx.addIssue({ code: 'custom', path: ['servers', 'count'], message: 'hosts put server A and server B on two hosts: count must be 2' });
   for (const name of Object.keys(s.expect.reported ?? {})) {
     ref(name, ['expect', 'reported', name]);

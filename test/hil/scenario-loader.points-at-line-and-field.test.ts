@@ -98,6 +98,12 @@ describe('scenario loader', () => {
     expect(problems(withOne)).toEqual([expect.stringMatching(/^s\.yaml:16:\d+: faults\.0\.server: there are servers A-A/)]);
   });
 
+  it('refuses console checks without a console and patterns that are not regular expressions', () => {
+    const found = problems(VALID.replace('  task: completed', '  task: completed\n  console:\n    - { send: drives, match: "drive (" }'));
+    expect(found).toContainEqual(expect.stringMatching(/^s\.yaml:18:3: expect\.console: console checks need rig\.serial\.console/));
+    expect(found).toContainEqual(expect.stringMatching(/^s\.yaml:19:\d+: expect\.console\.0\.match: not a regular expression/));
+  });
+
   it('reports YAML syntax errors and duplicate keys at their line', () => {
     expect(problems('name: x\nrig: [\n')[0]).toMatch(/^s\.yaml:\d+:\d+: /);
     expect(problems(`${VALID}name: again\n`)).toEqual([expect.stringMatching(/^s\.yaml:18:1: .*[Uu]nique/)]);

@@ -59,7 +59,7 @@ describe('shipped HIL scenarios', () => {
       expect(suite.properties.seed).toBe(String(scenario.seed));
       expect({ failures: suite.failures, errors: suite.errors }).toEqual({ failures: 0, errors: 0 });
       const names = suite.cases.map((c) => c.name);
-      const stated = Object.entries(scenario.expect).flatMap(([key, value]) => (key === 'members' || key === 'reported' ? Object.keys(value as object).map((m) => `expect.${key}.${m}`) : [`expect.${key}`]));
+      const stated = Object.entries(scenario.expect).flatMap(([key, value]) => (key === 'members' || key === 'reported' || key === 'console' ? Object.keys(value as object).map((m) => `expect.${key}.${m}`) : [`expect.${key}`]));
       expect(names.sort()).toEqual(['rig', ...stated, ...scenario.faults.map((_, i) => `faults.${i}`)].sort());
       expect(suite.cases.filter((c) => c.failure !== undefined || c.error !== undefined)).toEqual([]);
       expect(suite.tests).toBe(suite.cases.length);
