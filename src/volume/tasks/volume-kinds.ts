@@ -18,34 +18,12 @@ import { z } from 'zod';
 import type { BlockDevice } from '../../../drivers/types.js';
 import type { Clock } from '../../clock.js';
 import { ConflictError, InvalidArgumentError, TimeoutError } from '../../errors.js';
+import { PartitionState } from '../../metadata/chunk-record.js';
+import type { TaskKind } from '../../tasks/registry.js';
 import { MemberState } from '../member.js';
 import type { Volume } from '../volume.js';
 import { assembleStoredVolume, markStoredMemberInSync } from '../volume-admin.js';
 import { VolumeTable } from '../volume-table.js';
-
-/**
- * The task-kind contract of the controllers' task mechanism (`src/tasks/registry.ts`, issue 4), restated
- * structurally so that this file builds on its own: a `VolumeTaskKind` is accepted wherever a `TaskKind`
- * is (`registry.register(kind)`), and the type checker compares the two shapes wherever they meet.
- */
-export interface VolumeTaskKind {
-  readonly name: string;
-  readonly summary: string;
-  parseParams(raw: Record<string, unknown>, taskId: number): Record<string, unknown>;
-  runPartition(ctx: {
-    offset: number;
-    length: number;
-    resumeFrom: number;
-    resumeResult: number;
-    params: Record<string, unknown>;
-    checkpoint(bytesDone: number, partialResult: number): Promise<void>;
-    signal: AbortSignal;
-  }): Promise<number>;
-  complete(input: { task: { spec: { params: Record<string, unknown> } }; results: readonly number[]; states: readonly number[] }): Promise<{ result: Record<string, unknown>; actions: string[] }>;
-}
-
-/** Partition state number of a failed partition in chunk records. */
-const PARTITION_FAILED = 3;
 
 /** What the kinds need from their process. */
 export interface VolumeTaskEnv {
@@ -98,7 +76,7 @@ class VolumeCache {
 }
 
 /** Builds the volume task kinds for one process. */
-export function createVolumeTaskKinds(env: VolumeTaskEnv): VolumeTaskKind[] {
+export function createVolumeTaskKinds(env: VolumeTaskEnv): TaskKind[] {
   const cache = new VolumeCache(env.open);
 
   const rowsOf = (volume: Volume, offset: number, length: number): [number, number] => {
@@ -107,7 +85,7 @@ export function createVolumeTaskKinds(env: VolumeTaskEnv): VolumeTaskKind[] {
     return [offset / chunk, (offset + length) / chunk];
   };
 
-  const rebuild: VolumeTaskKind = {
+  const rebuild: TaskKind = {
     name: 'volume-rebuild',
     summary: 'reconstruct a replaced volume member (--target: the new member; params volume, meta, member)',
     parseParams: (raw) => parse(rebuildSchema, raw, 'volume-rebuild'),
@@ -132,7 +110,7 @@ export function createVolumeTaskKinds(env: VolumeTaskEnv): VolumeTaskKind[] {
     },
     async complete({ task, results, states }) {
       const p = rebuildSchema.parse(task.spec.params);
-      const failed = states.filter((s) => s === PARTITION_FAILED).length;
+      const failed = states.filter((s) => s === PartitionState.Failed).length;
       const unreadable = results.reduce((n, r) => n + r, 0);
       if (failed > 0) {
         return { result: { volume: p.volume, member: p.member, failedPartitions: failed, unreadableRanges: unreadable }, actions: [`${failed} partitions failed: member ${p.member} stays rebuilding; submit the rebuild again`] };
@@ -150,7 +128,7 @@ export function createVolumeTaskKinds(env: VolumeTaskEnv): VolumeTaskKind[] {
     },
   };
 
-  const scrubKind = (name: 'volume-scrub' | 'volume-initialize'): VolumeTaskKind => ({
+  const scrubKind = (name: 'volume-scrub' | 'volume-initialize'): TaskKind => ({
     name,
     summary: name === 'volume-scrub' ? 'check volume redundancy (params volume, meta, repair); result: mismatched 512-byte sectors' : 'compute parity / copy mirrors over a new volume (params volume, meta)',
     parseParams: (raw) => {
@@ -176,7 +154,7 @@ export function createVolumeTaskKinds(env: VolumeTaskEnv): VolumeTaskKind[] {
       const mismatchSectors = results.reduce((n, r) => n + r, 0);
       const mismatchedPartitions = results.flatMap((r, i) => (r > 0 ? [i] : [])).slice(0, 20);
       return Promise.resolve({
-        result: { volume: p.volume, repair: p.repair, mismatchSectors, mismatchedPartitions, failedPartitions: states.filter((s) => s === PARTITION_FAILED).length },
+        result: { volume: p.volume, repair: p.repair, mismatchSectors, mismatchedPartitions, failedPartitions: states.filter((s) => s === PartitionState.Failed).length },
         actions: [`summed ${results.length} partitions: ${mismatchSectors} mismatched sectors${p.repair ? ' (repaired)' : ''}`],
       });
     },
