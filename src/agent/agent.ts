@@ -13,7 +13,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { ChangeBroadcast } from './broadcast.js';
 import { clusterConfig, serverConfig, type LoadedRig } from '../cluster/config-file.js';
 import { ClusterStore } from '../cluster/store.js';
-import { isBlockrigError, ErrorCode } from '../errors.js';
+import { ConflictError, isBlockrigError, ErrorCode } from '../errors.js';
 import type { AgentCommand, ClusterConfig, CommandResult, Executor, StoredChange } from '../wire/index.js';
 import { DeviceProber, type ProbeOutcome } from './prober.js';
 import { ServerLink } from './server-link.js';
@@ -70,7 +70,7 @@ export class Agent {
       options.runner ??
       new ProcessTaskRunner({
         outputDir: join(this.#cluster.dataDir, 'drivers'),
-        command: this.#cluster.driverCommand ?? [process.execPath, '{cli}', 'task', 'submit', '{kind}', '--meta', '{meta}', '--wait', '--json'],
+        command: this.#cluster.driverCommand ?? [process.execPath, '{cli}', 'driver', 'run', '{kind}', '--meta', '{meta}', '--json', ...(this.#cluster.controllers === 0 ? ['--run-partitions'] : [])],
         cliPath: options.cliPath,
         meta: this.#cluster.meta,
         clock,
@@ -190,6 +190,9 @@ export class Agent {
     try {
       if (command.type === 'task.issue') {
         if (command.issue.cluster !== this.#cluster.id) throw new Error(`this agent serves cluster ${this.#cluster.id}, not ${command.issue.cluster}`);
+        if (this.#cluster.meta === undefined && this.#cluster.driverCommand === undefined) {
+          throw new ConflictError(`cluster ${this.#cluster.id} has no metadata region ("meta") to run tasks on: add one to the rig configuration`, { details: { field: 'cluster' } });
+        }
         const { task, created } = this.#executor.accept(command.taskId, command.issue);
         result = { ok: true, task, created };
       } else {

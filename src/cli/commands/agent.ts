@@ -1,6 +1,10 @@
-/** `blockrig agent --config FILE --cluster C --server S`: run the agent of cluster C paired with server S. */
+/**
+ * `blockrig agent --config FILE --cluster C --server S`: run the agent of cluster C paired with server S;
+ * `blockrig driver run KIND --meta URI ...`: the driver process an agent invokes for a task.
+ */
 import { z } from 'zod';
 import { Agent } from '../../agent/agent.js';
+import { runDriverTask } from '../../agent/driver-process.js';
 import { loadRigConfig } from '../../cluster/config-file.js';
 import { parseAt } from '../../wire/index.js';
 import { action, type CommandModule } from '../command.js';
@@ -14,6 +18,7 @@ const AgentArgs = z.object({
 });
 
 export const agentCommands: CommandModule = (program) => {
+  driverCommands(program);
   program
     .command('agent')
     .description('run the agent of a cluster for one configured server: probes devices, stores state, transmits it, runs tasks')
@@ -41,6 +46,59 @@ export const agentCommands: CommandModule = (program) => {
         process.stdout.write(`${JSON.stringify({ event: 'started', agentId: agent.me.agentId, pid: process.pid })}\n`);
         await untilSignal();
         await agent.stop();
+      }),
+    );
+};
+
+const DriverArgs = z.object({
+  kind: z.string().min(1),
+  meta: z.string().min(1),
+  target: z.string().min(1).optional(),
+  offset: z.coerce.number().int().nonnegative().optional(),
+  length: z.coerce.number().int().positive().optional(),
+  partitions: z.coerce.number().int().positive().optional(),
+  partitionSize: z.coerce.number().int().positive().optional(),
+  seed: z.string().regex(/^(0x)?[0-9a-f]{1,8}$/i, 'seed must be 1-8 hex digits').optional(),
+  runPartitions: z.boolean().optional(),
+  json: z.boolean().optional(),
+});
+
+/** `blockrig driver run`: the driver process an agent invokes for a task. */
+export const driverCommands: CommandModule = (program) => {
+  const driver = program.command('driver').description('the driver process agents invoke to run one task on a metadata region');
+  driver
+    .command('run')
+    .description('submit a task to the metadata region as its initiator, wait until it completes, print the final status')
+    .argument('<kind>', 'task kind: fill, verify, checksum')
+    .requiredOption('--meta <uri>', 'the metadata region')
+    .option('--target <uri>', 'device of the data set (default: the metadata device after the region)')
+    .option('--offset <bytes>', 'first byte of the data set')
+    .option('--length <bytes>', 'bytes of the data set')
+    .option('--partitions <n>', 'number of partitions')
+    .option('--partition-size <bytes>', 'bytes per partition (instead of --partitions)')
+    .option('--seed <hex>', 'pattern seed for fill and verify')
+    .option('--run-partitions', 'also run a controller in this process (clusters without controller processes)')
+    .option('--json', 'print the final status as JSON')
+    .addHelpText('after', '\nUsually started by an agent. SIGTERM cancels the task in the region.\n\nExamples:\n  blockrig driver run fill --meta /dev/loop3 --target /dev/loop4 --partitions 64 --json\n  blockrig driver run verify --meta ./meta.img --target ./data.img --seed 7f3a09c1 --run-partitions')
+    .action(
+      action(async (kind: string, options: Record<string, unknown>) => {
+        const args = parseAt(DriverArgs, { ...options, kind }, 'options');
+        const stop = new AbortController();
+        process.once('SIGTERM', () => stop.abort());
+        const completion = await runDriverTask({
+          kind: args.kind,
+          meta: args.meta,
+          ...(args.target === undefined ? {} : { target: args.target }),
+          ...(args.offset === undefined ? {} : { offset: args.offset }),
+          ...(args.length === undefined ? {} : { length: args.length }),
+          ...(args.partitions === undefined ? {} : { partitions: args.partitions }),
+          ...(args.partitionSize === undefined ? {} : { partitionSize: args.partitionSize }),
+          params: args.seed === undefined ? {} : { seed: args.seed },
+          runPartitions: args.runPartitions === true,
+          signal: stop.signal,
+        });
+        if (args.json === true) process.stdout.write(`${JSON.stringify(completion)}\n`);
+        else process.stdout.write(`task ${completion.id} (${completion.kind}) ${completion.state}: ${JSON.stringify(completion.outcome)}\n`);
       }),
     );
 };

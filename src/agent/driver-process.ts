@@ -1,0 +1,82 @@
+/**
+ * The driver process's work (`blockrig driver run KIND --meta URI ...`, claims 000/20-21): a separate OS
+ * process that runs one task through the controller library and the metadata region. It joins the region
+ * as a client host, submits the task as its initiator, waits until every partition is COMPLETE (performing
+ * the completion actions), and prints the final status as JSON: the completion status the agent receives.
+ * With `runPartitions` it also runs a controller in-process, for clusters without separate controller
+ * processes. SIGTERM (the agent's cancel) cancels the task in the region before exiting.
+ */
+import { hostname } from 'node:os';
+import { openDevice } from '../../drivers/index.js';
+import type { BlockDevice } from '../../drivers/types.js';
+import { systemClock } from '../clock.js';
+import { CancelledError } from '../errors.js';
+import { Controller } from '../controller/controller.js';
+import { HostSession } from '../controller/host-session.js';
+import { HostRole } from '../metadata/host-record.js';
+import { MetadataRegion } from '../metadata/region.js';
+import { defaultTaskKinds } from '../tasks/kinds.js';
+import { cancelTask, submitTask, waitForTask, type Completion } from '../tasks/lifecycle.js';
+
+/** What to run. */
+export interface DriverTask {
+  kind: string;
+  meta: string;
+  target?: string;
+  offset?: number;
+  length?: number;
+  partitions?: number;
+  partitionSize?: number;
+  params: Record<string, unknown>;
+  /** Also run a controller in this process. */
+  runPartitions: boolean;
+  /** Aborted by SIGTERM: cancel the task and stop. */
+  signal: AbortSignal;
+}
+
+/** Runs one task to its end; resolves with the final status (throws the library's error when it failed). */
+export async function runDriverTask(task: DriverTask): Promise<Completion> {
+  const devices: BlockDevice[] = [];
+  const open = async (uri: string): Promise<BlockDevice> => {
+    const device = await openDevice(uri);
+    devices.push(device);
+    return device;
+  };
+  const kinds = defaultTaskKinds();
+  const stopController = new AbortController();
+  let controllerRun: Promise<void> | undefined;
+  let client: HostSession | undefined;
+  try {
+    if (task.runPartitions) {
+      const controller = await Controller.start({ region: await MetadataRegion.open(await open(task.meta)), clock: systemClock, kinds, hostname: `${hostname()}-driver`, pid: process.pid, openTarget: open });
+      controllerRun = controller.run(stopController.signal);
+    }
+    client = await HostSession.join({ region: await MetadataRegion.open(await open(task.meta)), clock: systemClock, role: HostRole.Client, hostname: hostname(), pid: process.pid });
+    const session = client;
+    // The data set defaults to the whole target device: its size comes from the driver layer.
+    const targetSize = task.target !== undefined && task.length === undefined ? (await open(task.target)).size : undefined;
+    const submitted = await submitTask(session, kinds, {
+      ...(targetSize === undefined ? {} : { targetSize }),
+      kind: task.kind,
+      ...(task.target === undefined ? {} : { target: task.target }),
+      ...(task.offset === undefined ? {} : { offset: task.offset }),
+      ...(task.length === undefined ? {} : { length: task.length }),
+      ...(task.partitions === undefined ? {} : { partitions: task.partitions }),
+      ...(task.partitionSize === undefined ? {} : { partitionSize: task.partitionSize }),
+      params: task.params,
+      initiator: true,
+    });
+    try {
+      return await waitForTask(session, kinds, submitted.taskId, { signal: task.signal });
+    } catch (err) {
+      if (!task.signal.aborted) throw err;
+      await cancelTask(session, submitted.taskId).catch(() => undefined);
+      throw new CancelledError(`task ${submitted.id} cancelled in the metadata region`, { details: { task: submitted.id } });
+    }
+  } finally {
+    stopController.abort();
+    await controllerRun?.catch(() => undefined);
+    await client?.leave().catch(() => undefined);
+    await Promise.all(devices.map((d) => d.close().catch(() => undefined)));
+  }
+}
