@@ -58,9 +58,15 @@ function ensureNodeModules() {
   const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs);
   if (!stale) return;
   log('installing node modules (npm ci)...');
-  const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  let result = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (result.status !== 0) {
-    log('npm ci failed: check the network access to the npm registry and run it again.');
+    // npm 11 can refuse its own lock file ("Missing: @rollup/rollup-android-arm-eabi from lock file":
+    // it leaves other platforms' optional packages out). `npm install` takes the same locked versions.
+    log('npm ci refused; installing the locked versions with npm install instead...');
+    result = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  }
+  if (result.status !== 0) {
+    log('installing node modules failed: check the network access to the npm registry and run it again.');
     process.exit(result.status ?? 1);
   }
 }
