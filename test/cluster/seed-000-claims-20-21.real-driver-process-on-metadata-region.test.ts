@@ -80,6 +80,17 @@ describe('seed 000 claims 20-21, seed 001 claims 12, 29-30: the driver process r
     expect((done.result as DriverStatus).outcome.result.mismatches).toBe(0);
   });
 
+  it('cancel through the other server stops the driver process, which cancels the task in the region', async () => {
+    const big = join(dir, 'big.img');
+    writeFileSync(big, '');
+    truncateSync(big, 256 << 20);
+    const issued = await serverA.post<TaskRecord>('/api/v1/tasks', { cluster: 'c1', kind: 'fill', args: { target: big, partitions: 64 } });
+    await waitFor(async () => (await serverB.task(issued.body.id))?.state === 'running', 20_000, 'task running, seen by B');
+    expect((await serverB.post(`/api/v1/tasks/${issued.body.id}/cancel`, {})).status).toBe(202);
+    expect((await waitEnd(serverA, issued.body.id)).state).toBe('cancelled');
+    expect((await waitEnd(serverB, issued.body.id)).state).toBe('cancelled');
+  });
+
   it('a task the library refuses fails with the driver\'s error', async () => {
     const issued = await serverA.post<TaskRecord>('/api/v1/tasks', { cluster: 'c1', kind: 'verify', args: { target: join(dir, 'missing.img'), partitions: 4 } });
     const done = await waitEnd(serverA, issued.body.id);
