@@ -43,7 +43,8 @@ export const ClusterConfigSchema = z.strictObject({
   controllers: z.number().int().min(0).max(64).default(0),
   /**
    * The driver process's command line. `{kind}`, `{meta}`, `{task}` and `{cli}` are replaced; the task's
-   * arguments are appended as `--name value`. Default: the blockrig CLI's `task submit ... --wait --json`.
+   * arguments are appended as `--name value`. Default: `blockrig driver run {kind} --meta {meta} --json`
+   * (plus `--run-partitions` when `controllers` is 0), which runs the task on the metadata region.
    */
   driverCommand: z.array(z.string()).min(1).optional(),
 });
