@@ -10,16 +10,17 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openDevice } from '../../drivers/index.js';
 import { formatRegion } from '../../src/metadata/format.js';
-import { waitFor } from '../support/processes.js';
+import { waitFor, type TestProcess } from '../support/processes.js';
 import { tempDir } from '../support/temp.js';
 import type { TaskRecord } from '../../src/wire/index.js';
-import { clusterUp, startServer, writeRig, type ServerHandle } from './rig.js';
+import { agentPid, clusterUp, startServer, writeRig, type ServerHandle } from './rig.js';
 
 const dir = tempDir('blockrig-realdriver-');
 const meta = join(dir, 'meta.img');
 const data = join(dir, 'data.img');
 let serverA: ServerHandle;
 let serverB: ServerHandle;
+let up: TestProcess;
 
 interface DriverStatus {
   kind: string;
@@ -51,7 +52,7 @@ beforeAll(async () => {
     clusters: [{ id: 'c1', meta, devices: [{ name: 'meta', uri: meta }, { name: 'data', uri: data }] }],
   });
   [serverA, serverB] = await Promise.all([startServer(config, 'A'), startServer(config, 'B')]);
-  await clusterUp(config, 'c1', 2);
+  up = await clusterUp(config, 'c1', 2);
   await waitFor(async () => (await serverA.cluster('c1')).agents.some((a) => a.alive) && (await serverB.cluster('c1')).agents.some((a) => a.alive), 20_000, 'agents registered');
 });
 
@@ -89,6 +90,19 @@ describe('seed 000 claims 20-21, seed 001 claims 12, 29-30: the driver process r
     expect((await serverB.post(`/api/v1/tasks/${issued.body.id}/cancel`, {})).status).toBe(202);
     expect((await waitEnd(serverA, issued.body.id)).state).toBe('cancelled');
     expect((await waitEnd(serverB, issued.body.id)).state).toBe('cancelled');
+  });
+
+  it('kill -9 of the executing agent mid-task: the surviving agent adopts the driver and the task completes once', async () => {
+    const issued = await serverB.post<TaskRecord>('/api/v1/tasks', { cluster: 'c1', kind: 'fill', args: { target: data, partitions: 4 } });
+    expect(issued.body.executor?.agentId).toBe('B@c1');
+    await waitFor(async () => (await serverA.task(issued.body.id))?.state === 'running', 20_000, 'task running, seen by A');
+    process.kill(agentPid(up, 'B@c1'), 'SIGKILL');
+    const done = await waitEnd(serverA, issued.body.id);
+    expect(done.state, done.error ?? '').toBe('succeeded');
+    expect(done.attempts).toBe(1);
+    expect(done.executors.map((e) => e.agentId)[0]).toBe('B@c1');
+    expect(done.executors).toHaveLength(2);
+    expect((done.result as DriverStatus).counts).toMatchObject({ complete: 4, failed: 0 });
   });
 
   it('a task the library refuses fails with the driver\'s error', async () => {
