@@ -88,7 +88,7 @@ export function decodeHostRecord(p: Buffer): HostRecord | string {
     nonce: Buffer.from(p.subarray(16, 24)),
     pid: p.readUInt32LE(24),
     claim: present === 1 ? { taskSlot: p.readUInt32LE(32), taskId: p.readUInt32LE(36), index: p.readInt32LE(40) } : undefined,
-    role: role as HostRole,
+    role: role,
     wallTime: Number(p.readBigUInt64LE(48)),
     hostname: readText(p, 56, 64),
   };

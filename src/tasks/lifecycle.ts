@@ -115,8 +115,21 @@ async function underTaskClaim<T>(session: HostSession, slot: number, taskId: num
  * first). Throws `MetaFullError` when every slot holds an active task.
  */
 export async function submitTask(session: HostSession, kinds: TaskKindRegistry, req: SubmitRequest): Promise<Submitted> {
-  const region = session.region;
   for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const done = await trySubmit(session, kinds, req);
+      if (done !== undefined) return done;
+    } catch (err) {
+      if (!isTransient(err) || attempt === 19) throw err;
+    }
+    await session.clock.sleep(session.timing.heartbeatIntervalMs * (0.5 + session.random()));
+  }
+  throw new ConflictError('could not get a task slot after 20 attempts: other hosts keep claiming them, or the device keeps failing; try again');
+}
+
+async function trySubmit(session: HostSession, kinds: TaskKindRegistry, req: SubmitRequest): Promise<Submitted | undefined> {
+  const region = session.region;
+  {
     const slots = await region.readTasks();
     const used = new Set(slots.map((s) => s.value?.taskId));
     let taskId = 0;
@@ -134,9 +147,8 @@ export async function submitTask(session: HostSession, kinds: TaskKindRegistry, 
       });
       if (done === true) return { taskId, id: hexId(taskId), slot, task: record };
     }
-    await session.clock.sleep(session.timing.heartbeatIntervalMs * (0.5 + session.random()));
   }
-  throw new ConflictError('could not get a task slot after 20 attempts: other hosts keep claiming them; try again');
+  return undefined;
 }
 
 function freeSlots(slots: readonly Slot<TaskRecord>[]): number[] {
@@ -200,7 +212,14 @@ export async function finalizeTask(session: HostSession, kinds: TaskKindRegistry
 export async function cancelTask(session: HostSession, taskId: number): Promise<TaskOutcome> {
   const region = session.region;
   for (let attempt = 0; attempt < 20; attempt++) {
-    const found = await findTask(region, taskId);
+    let found: Awaited<ReturnType<typeof findTask>>;
+    try {
+      found = await findTask(region, taskId);
+    } catch (err) {
+      if (!isTransient(err)) throw err;
+      await session.clock.sleep(session.timing.heartbeatIntervalMs);
+      continue;
+    }
     if (found.task.state !== TaskState.Active) throw new ConflictError(`task ${hexId(taskId)} is already ${['empty', 'active', 'finished', 'failed', 'cancelled'][found.task.state]}; only active tasks can be cancelled`);
     const r = await underTaskClaim(session, found.slot, taskId, async () => {
       const now = await region.readTask(found.slot);
@@ -209,6 +228,9 @@ export async function cancelTask(session: HostSession, taskId: number): Promise<
       const outcome: TaskOutcome = { status: 'cancelled', by: session.slot, byIncarnation: session.incarnation, byInitiator: false, at: session.clock.wallTime(), result: {}, actions: ['cancelled on request'], failedPartitions: 0 };
       await session.guard('writing the task record', () => region.writeTask(found.slot, { ...task, state: TaskState.Cancelled, outcome }, now.pingPong.sequence + 1, session));
       return outcome;
+    }).catch((err: unknown) => {
+      if (isTransient(err)) return undefined;
+      throw err;
     });
     if (r !== undefined) return r;
     await session.clock.sleep(session.timing.heartbeatIntervalMs * (0.5 + session.random()));
