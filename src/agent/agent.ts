@@ -14,11 +14,12 @@ import { ChangeBroadcast } from './broadcast.js';
 import { clusterConfig, serverConfig, type LoadedRig } from '../cluster/config-file.js';
 import { ClusterStore } from '../cluster/store.js';
 import { ConflictError, isBlockrigError, ErrorCode } from '../errors.js';
-import type { AgentCommand, ClusterConfig, CommandResult, Executor, StoredChange } from '../wire/index.js';
+import type { AgentCommand, ClusterConfig, CommandResult, Executor, StoredChange, VolumeView } from '../wire/index.js';
 import { DeviceProber, type ProbeOutcome } from './prober.js';
 import { ServerLink } from './server-link.js';
 import { TaskExecutor } from './task-executor.js';
 import { Transmitter } from './transmitter.js';
+import { VolumeWatcher } from './volume-watcher.js';
 import { ProcessTaskRunner, type TaskRunner } from './task-runner.js';
 
 /** Stored changes kept for servers that fall behind; older ones are pruned (a snapshot replaces them). */
@@ -55,6 +56,7 @@ export class Agent {
   readonly #executor: TaskExecutor;
   readonly #stop = new AbortController();
   readonly #transmitter: Transmitter;
+  readonly #volumes: VolumeWatcher | null;
 
   constructor(options: AgentOptions) {
     const clock = options.clock ?? systemClock;
@@ -86,6 +88,11 @@ export class Agent {
       signal: this.#stop.signal,
       log: this.#o.log,
     });
+    const volumeTable = this.#cluster.volumes ?? this.#cluster.meta;
+    this.#volumes =
+      volumeTable === undefined
+        ? null
+        : new VolumeWatcher({ table: volumeTable, devices: this.#cluster.devices, clock, report: (volumes) => this.#onVolumes(volumes), log: this.#o.log });
     this.#executor = new TaskExecutor({
       store: this.store,
       runner,
@@ -108,6 +115,7 @@ export class Agent {
     const config = { clusterId: this.#cluster.id, deviceCount: this.#cluster.devices.length, devices: this.#cluster.devices, ...(this.#cluster.meta === undefined ? {} : { meta: this.#cluster.meta }) };
     this.#afterStore(this.store.storeConfig(config, this.#nowIso()));
     this.#prober.start(this.#timing.probeMs);
+    this.#volumes?.start(this.#timing.probeMs);
     let beats = 0;
     void this.#loop(this.#timing.heartbeatMs, () => {
       this.#beatStore();
@@ -123,6 +131,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.#stop.abort();
     this.#prober.stop();
+    this.#volumes?.stop();
     await this.#broadcast.close();
     await this.#transmitter.settled();
     this.store.close();
@@ -152,6 +161,15 @@ export class Agent {
     const change = this.store.storeDeviceState(outcome.name, outcome.available, outcome.reason, this.#nowIso(), outcome.available ? 0 : 1);
     if (change) {
       this.#o.log(`device ${outcome.name}: ${outcome.available ? 'available' : 'unavailable'} (${outcome.reason}); stored as change ${change.seq}`);
+      this.#afterStore([change]);
+    }
+  }
+
+  #onVolumes(volumes: VolumeView[]): void {
+    if (this.#stop.signal.aborted) return;
+    const change = this.store.storeVolumes(volumes, this.#nowIso());
+    if (change) {
+      this.#o.log(`volumes: ${volumes.map((v) => `${v.name} ${v.state}`).join(', ') || 'none'}; stored as change ${change.seq}`);
       this.#afterStore([change]);
     }
   }
@@ -195,12 +213,17 @@ export class Agent {
         }
         const { task, created } = this.#executor.accept(command.taskId, command.issue);
         result = { ok: true, task, created };
+      } else if (command.type === 'volume.action') {
+        if (command.action.cluster !== this.#cluster.id) throw new Error(`this agent serves cluster ${this.#cluster.id}, not ${command.action.cluster}`);
+        if (this.#volumes === null) throw new ConflictError(`cluster ${this.#cluster.id} has no volume table ("volumes" or "meta") in the rig configuration`, { details: { field: 'cluster' } });
+        result = { ok: true, volume: await this.#volumes.perform(command.action) };
       } else {
         result = { ok: true, task: this.#executor.control(command.taskId, command.control) };
       }
     } catch (err) {
       const code = isBlockrigError(err) ? err.code : ErrorCode.Internal;
-      result = { ok: false, error: { code, message: (err as Error).message } };
+      const field = isBlockrigError(err) && typeof err.details.field === 'string' ? { field: err.details.field } : {};
+      result = { ok: false, error: { code, message: (err as Error).message, ...field } };
     }
     await this.#link.answer(command.id, result);
   }

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError } from '../errors.js';
-import type { ClusterConfigInfo, ClusterSnapshot, DeviceState, Executor, StoredChange, TaskIssue, TaskRecord } from '../wire/index.js';
+import type { ClusterConfigInfo, ClusterSnapshot, DeviceState, Executor, StoredChange, TaskIssue, TaskRecord, VolumeView } from '../wire/index.js';
 import { StoredChangeSchema, TaskRecordSchema } from '../wire/index.js';
 
 /** An agent of the cluster as recorded in the store (its liveness within the cluster host). */
@@ -31,6 +31,7 @@ export interface StoredAgent {
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS config (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS devices (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS volumes (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS transmitted (server_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, request_id TEXT UNIQUE, state TEXT NOT NULL, executor TEXT, body TEXT NOT NULL);
@@ -129,6 +130,26 @@ export class ClusterStore {
     });
   }
 
+  /** The volume list last read from the cluster's volume table (empty before the first read). */
+  volumes(): VolumeView[] {
+    const row = this.#db.prepare('SELECT body FROM volumes WHERE id = 1').get() as { body: string } | undefined;
+    return row === undefined ? [] : (JSON.parse(row.body) as VolumeView[]);
+  }
+
+  /**
+   * Stores the cluster's volume list when it differs from the stored one, like a device's state: returns
+   * the stored change, or null when nothing changed (another agent of the cluster stored it first).
+   */
+  storeVolumes(volumes: VolumeView[], at: string): StoredChange | null {
+    return this.#tx(() => {
+      const body = JSON.stringify(volumes);
+      const row = this.#db.prepare('SELECT body FROM volumes WHERE id = 1').get() as { body: string } | undefined;
+      if (row?.body === body) return null;
+      this.#db.prepare('INSERT INTO volumes (id, body) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body').run(body);
+      return this.#append('volumes', volumes, at);
+    });
+  }
+
   /** The highest stored change number (0 when none). */
   lastSeq(): number {
     const row = this.#db.prepare('SELECT MAX(seq) AS seq FROM changes').get() as { seq: number | null };
@@ -159,7 +180,7 @@ export class ClusterStore {
     return this.#db
       .transaction(() => {
         const config = this.config() ?? { clusterId: this.clusterId, deviceCount: 0, devices: [] };
-        return { seq: this.lastSeq(), config, devices: this.devices(), tasks: this.tasks() };
+        return { seq: this.lastSeq(), config, devices: this.devices(), tasks: this.tasks(), volumes: this.volumes() };
       })
       .deferred();
   }

@@ -79,6 +79,7 @@ export function writeRigFiles(dir: string, sizes: RigSizes, options: { controlle
       dataDir: join(dir, c.id, 'data'),
       devices: c.devices.map((d) => ({ name: d.name, uri: d.path })),
       ...(options.withMeta ? { meta: c.meta } : {}),
+      volumes: c.volumeTable,
       controllers: options.withMeta ? c.controllers : 0,
     })),
     users: [{ name: 'admin', password }],

@@ -3,13 +3,14 @@
  * snapshots and stored changes. Changes apply in `seq` order and a change already held is ignored, so a
  * retransmission after a restart is harmless. Every difference becomes a live event.
  */
-import type { ClusterConfigInfo, ClusterSnapshot, DeviceState, StoredChange, TaskRecord } from '../wire/index.js';
+import type { ClusterConfigInfo, ClusterSnapshot, DeviceState, StoredChange, TaskRecord, VolumeView } from '../wire/index.js';
 import type { EventHub } from './events.js';
 
 interface ClusterKnowledge {
   config: ClusterConfigInfo | null;
   devices: Map<string, DeviceState>;
   tasks: Map<string, TaskRecord>;
+  volumes: VolumeView[];
   seq: number;
 }
 
@@ -26,7 +27,7 @@ export class ClusterViews {
   #get(id: string): ClusterKnowledge {
     let c = this.#clusters.get(id);
     if (!c) {
-      c = { config: null, devices: new Map(), tasks: new Map(), seq: 0 };
+      c = { config: null, devices: new Map(), tasks: new Map(), volumes: [], seq: 0 };
       this.#clusters.set(id, c);
     }
     return c;
@@ -50,6 +51,7 @@ export class ClusterViews {
     for (const d of snapshot.devices) this.#setDevice(clusterId, c, d);
     for (const name of [...c.devices.keys()]) if (!snapshot.devices.some((d) => d.name === name)) c.devices.delete(name);
     for (const t of snapshot.tasks) this.#setTask(clusterId, c, t);
+    this.#setVolumes(clusterId, c, snapshot.volumes);
     c.seq = snapshot.seq;
   }
 
@@ -60,10 +62,17 @@ export class ClusterViews {
       if (change.seq <= c.seq) continue;
       if (change.type === 'config') this.#setConfig(clusterId, c, change.body);
       else if (change.type === 'device') this.#setDevice(clusterId, c, change.body);
+      else if (change.type === 'volumes') this.#setVolumes(clusterId, c, change.body);
       else this.#setTask(clusterId, c, change.body);
       c.seq = change.seq;
     }
     return c.seq;
+  }
+
+  /** Notes a volume learnt from a command answer (before its stored change arrives). */
+  noteVolume(clusterId: string, volume: VolumeView): void {
+    const c = this.#get(clusterId);
+    this.#setVolumes(clusterId, c, [...c.volumes.filter((v) => v.name !== volume.name), volume].sort((a, b) => a.name.localeCompare(b.name)));
   }
 
   /** Stores a task record learnt from a command answer (before its stored change arrives). */
@@ -94,6 +103,12 @@ export class ClusterViews {
     const old = c.devices.get(d.name);
     c.devices.set(d.name, d);
     if (!old || old.available !== d.available || old.since !== d.since) this.#events.publish({ type: 'device.changed', cluster: clusterId, device: d });
+  }
+
+  #setVolumes(clusterId: string, c: ClusterKnowledge, volumes: VolumeView[]): void {
+    if (JSON.stringify(c.volumes) === JSON.stringify(volumes)) return;
+    c.volumes = volumes;
+    this.#events.publish({ type: 'cluster.volumes', cluster: clusterId, volumes });
   }
 
   #setTask(clusterId: string, c: ClusterKnowledge, t: TaskRecord): void {

@@ -17,6 +17,7 @@ import { PeerWatch } from './peers.js';
 import { AgentRegistry } from './registry.js';
 import { registerUserRoutes } from './user-routes.js';
 import { registerUiRoutes } from './ui-routes.js';
+import { registerVolumeRoutes } from './volume-routes.js';
 
 /** Options of `startServer`. */
 export interface StartServerOptions {
@@ -72,6 +73,7 @@ export async function startServer(rig: LoadedRig, serverId: string, options: Sta
   );
   let selfUrl: string | null = null;
   registerUserRoutes(app, context, () => selfUrl);
+  registerVolumeRoutes(app, context);
   registerAgentRoutes(app, context);
   registerUiRoutes(app, serverId);
 

@@ -53,6 +53,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: ServerContext, sel
       seq: c.seq,
       agents: ctx.registry.list().filter((a) => a.clusterId === id),
       taskCount: c.tasks.size,
+      volumes: c.volumes,
     };
   };
 

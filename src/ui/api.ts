@@ -12,9 +12,11 @@ import {
   SessionSchema,
   TaskListSchema,
   TaskRecordSchema,
+  VolumeViewSchema,
   type TaskControl,
   type TaskIssue,
   type TaskRecord,
+  type VolumeView,
 } from '../wire/index.js';
 import type { Snapshot } from './model.js';
 
@@ -89,6 +91,12 @@ export function issueTask(issue: TaskIssue): Promise<TaskRecord> {
 /** Pauses, resumes or cancels a task. */
 export function controlTask(id: string, control: TaskControl): Promise<TaskRecord> {
   return call(TaskRecordSchema, `/api/v1/tasks/${encodeURIComponent(id)}/${control}`, post({}));
+}
+
+/** Marks a member of a volume failed (`action` fail) or puts a device in a failed member's slot (replace). */
+export function volumeAction(cluster: string, volume: string, body: { member: number } | { member: number; with: string }): Promise<VolumeView> {
+  const action = 'with' in body ? 'replace' : 'fail';
+  return call(VolumeViewSchema, `/api/v1/clusters/${encodeURIComponent(cluster)}/volumes/${encodeURIComponent(volume)}/${action}`, post(body));
 }
 
 /**

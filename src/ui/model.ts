@@ -3,7 +3,7 @@
  * event applied in order. Pure functions with no DOM, so the rules (a newer task record replaces an older
  * one, the event log keeps the last entries, an expired agent stays listed as dead) are unit-tested.
  */
-import type { AgentView, ClusterView, ServerEvent, ServerView, TaskRecord } from '../wire/index.js';
+import type { AgentView, ClusterView, ServerEvent, ServerView, TaskRecord, VolumeView } from '../wire/index.js';
 
 /** How the page's link to its server stands. */
 export type ConnectionState = 'connecting' | 'live' | 'lost';
@@ -72,6 +72,8 @@ export function describeEvent(event: ServerEvent): string {
       return `device ${event.device.name} ${event.device.available ? 'available' : 'UNAVAILABLE'}: ${event.device.reason}`;
     case 'cluster.config':
       return `configuration: ${event.config.deviceCount} devices`;
+    case 'cluster.volumes':
+      return `volumes: ${event.volumes.map((v) => `${v.name} ${v.state}`).join(', ') || 'none'}`;
     case 'task.changed':
       return `task ${event.task.id} (${event.task.kind}) ${event.task.state}${event.task.control === null ? '' : ` (${event.task.control} requested)`}`;
     case 'agent.registered':
@@ -107,6 +109,9 @@ export function applyEvent(state: DashboardState, event: ServerEvent): Dashboard
     case 'cluster.config':
       if (cluster) next.clusters = { ...state.clusters, [event.cluster]: { ...cluster, config: event.config, deviceCount: event.config.deviceCount } };
       break;
+    case 'cluster.volumes':
+      if (cluster) next.clusters = { ...state.clusters, [event.cluster]: { ...cluster, volumes: event.volumes } };
+      break;
     case 'task.changed':
       if (newer(state.tasks[event.task.id], event.task)) next.tasks = { ...state.tasks, [event.task.id]: event.task };
       break;
@@ -116,6 +121,14 @@ export function applyEvent(state: DashboardState, event: ServerEvent): Dashboard
       break;
   }
   return next;
+}
+
+/** Notes a volume the page got as an answer (fail, replace) until the cluster's stored list arrives. */
+export function noteVolume(state: DashboardState, clusterId: string, volume: VolumeView): DashboardState {
+  const cluster = state.clusters[clusterId];
+  if (!cluster) return state;
+  const volumes = [...cluster.volumes.filter((v) => v.name !== volume.name), volume].sort((a, b) => a.name.localeCompare(b.name));
+  return { ...state, clusters: { ...state.clusters, [clusterId]: { ...cluster, volumes } } };
 }
 
 /** Notes a task record the page got as an answer (issue, pause...), unless a newer one is already known. */

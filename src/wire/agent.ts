@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { ClusterConfigInfoSchema, DeviceStateSchema, IdSchema } from './cluster.js';
 import { TaskControlSchema, TaskIssueSchema, TaskRecordSchema } from './task.js';
+import { VolumeActionSchema, VolumeViewSchema } from './volume.js';
 
 /** Answer of `POST /api/v1/agent/challenge`: a single-use nonce the registration must sign. */
 export const ChallengeSchema = z.strictObject({ nonce: z.string().min(16), expiresInMs: z.number().int().positive() });
@@ -46,6 +47,8 @@ export const ClusterSnapshotSchema = z.strictObject({
   config: ClusterConfigInfoSchema,
   devices: z.array(DeviceStateSchema),
   tasks: z.array(TaskRecordSchema),
+  /** The cluster's volumes as last read from its volume table. */
+  volumes: z.array(VolumeViewSchema).default([]),
 });
 /** A cluster snapshot. */
 export type ClusterSnapshot = z.infer<typeof ClusterSnapshotSchema>;
@@ -55,6 +58,8 @@ export const StoredChangeSchema = z.discriminatedUnion('type', [
   z.strictObject({ seq: z.number().int().positive(), at: z.string(), type: z.literal('config'), body: ClusterConfigInfoSchema }),
   z.strictObject({ seq: z.number().int().positive(), at: z.string(), type: z.literal('device'), body: DeviceStateSchema }),
   z.strictObject({ seq: z.number().int().positive(), at: z.string(), type: z.literal('task'), body: TaskRecordSchema }),
+  /** The whole volume list of the cluster (at most 16 per volume table), stored when any of it changed. */
+  z.strictObject({ seq: z.number().int().positive(), at: z.string(), type: z.literal('volumes'), body: z.array(VolumeViewSchema) }),
 ]);
 /** A stored change. */
 export type StoredChange = z.infer<typeof StoredChangeSchema>;
@@ -79,6 +84,7 @@ export const AgentCommandSchema = z.discriminatedUnion('type', [
     issue: TaskIssueSchema,
   }),
   z.strictObject({ id: z.string(), type: z.literal('task.control'), taskId: z.string(), control: TaskControlSchema }),
+  z.strictObject({ id: z.string(), type: z.literal('volume.action'), action: VolumeActionSchema }),
 ]);
 /** A command to an agent. */
 export type AgentCommand = z.infer<typeof AgentCommandSchema>;
@@ -94,7 +100,10 @@ export const CommandResultSchema = z.strictObject({
   task: TaskRecordSchema.optional(),
   /** For `task.issue`: true when this command stored the task, false when it already existed. */
   created: z.boolean().optional(),
-  error: z.strictObject({ code: z.string(), message: z.string() }).optional(),
+  /** For `volume.action`: the volume as stored after the action. */
+  volume: VolumeViewSchema.optional(),
+  /** `field` names the bad field of the request, when the agent knows it (forms show the message beside it). */
+  error: z.strictObject({ code: z.string(), message: z.string(), field: z.string().optional() }).optional(),
 });
 /** An agent's answer to a command. */
 export type CommandResult = z.infer<typeof CommandResultSchema>;

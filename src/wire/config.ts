@@ -39,6 +39,8 @@ export const ClusterConfigSchema = z.strictObject({
   devices: z.array(DeviceConfigSchema),
   /** Metadata region URI for partitioned tasks (issue 4's `--meta`). */
   meta: z.string().optional(),
+  /** Metadata device holding the cluster's volume table (`blockrig volume ... --meta`); agents read it. Default: `meta`. */
+  volumes: z.string().optional(),
   /** Controller processes `cluster up` starts on the metadata region. */
   controllers: z.number().int().min(0).max(64).default(0),
   /**

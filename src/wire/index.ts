@@ -8,4 +8,5 @@ export * from './agent.js';
 export * from './api.js';
 export * from './config.js';
 export * from './progress.js';
+export * from './volume.js';
 export { parseAt } from './parse.js';

@@ -20,7 +20,7 @@ export const FAST_TIMING = { heartbeatMs: 200, agentExpiryMs: 3000, probeMs: 200
 /** Input of `writeRig`: servers and clusters, with paths relative to `dir`. */
 export interface RigSpec {
   servers: { id: string; cluster?: string; host?: string }[];
-  clusters: { id: string; devices: { name: string; uri: string }[]; driverCommand?: string[]; meta?: string; controllers?: number }[];
+  clusters: { id: string; devices: { name: string; uri: string }[]; driverCommand?: string[]; meta?: string; volumes?: string; controllers?: number }[];
 }
 
 /** Writes `rig.yaml` into `dir` and returns its path. */

@@ -2,7 +2,8 @@
  * The dashboard end to end in real headless Chromium against real processes: two servers, two clusters
  * with one agent per server each (`blockrig cluster up`). Log in (a wrong password is refused beside the
  * field), see each cluster's devices, issue a task and watch it reach COMPLETE by push without a reload,
- * see a bad argument refused beside its field, pause / resume / cancel (with confirmation), see a device
+ * see a bad argument refused beside its field, pause / resume / cancel (with confirmation), see a volume
+ * (raid1 over cluster c2's devices) and fail a member after confirmation to see it degraded, see a device
  * go unavailable, then kill server A and carry on from server B. Screenshots in test-artifacts/e2e/.
  *
  * The clusters' driver process is a stand-in shell command (like the agent/server suites use): it works
@@ -13,6 +14,7 @@ import { rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 import { stopProcess, waitFor } from '../support/processes.js';
 import { tempDir } from '../support/temp.js';
 import type { AgentView } from '../../src/wire/index.js';
@@ -67,6 +69,12 @@ beforeAll(async () => {
     writeFileSync(join(dir, `${name}.img`), '');
     truncateSync(join(dir, `${name}.img`), 4 << 20);
   }
+  // A raid1 volume over c2's two devices, in a volume table the c2 agents read.
+  const volumeTable = join(dir, 'c2-volumes.img');
+  writeFileSync(volumeTable, '');
+  truncateSync(volumeTable, 1 << 20);
+  const created = runCli(['volume', 'create', 'mirror', '--meta', volumeTable, '--level', 'raid1', '--member', join(dir, 'c2-d0.img'), '--member', join(dir, 'c2-d1.img'), '--assume-clean', '--json']);
+  expect(created.status, created.stderr).toBe(0);
   const devices = (c: string, n: number) => Array.from({ length: n }, (_, i) => ({ name: `d${i}`, uri: join(dir, `${c}-d${i}.img`) }));
   const config = writeRig(dir, {
     servers: [
@@ -75,7 +83,7 @@ beforeAll(async () => {
     ],
     clusters: [
       { id: 'c1', devices: devices('c1', 3), driverCommand: STAND_IN_DRIVER },
-      { id: 'c2', devices: devices('c2', 2), driverCommand: STAND_IN_DRIVER },
+      { id: 'c2', devices: devices('c2', 2), driverCommand: STAND_IN_DRIVER, volumes: volumeTable },
     ],
   });
   [serverA, serverB] = await Promise.all([startServer(config, 'A'), startServer(config, 'B')]);
@@ -171,6 +179,29 @@ describe('dashboard in Chromium', () => {
     const { page } = browser;
     const id = await issueNew(page, 'c1', 'fill', '2', 'seconds=1', 'Run fill');
     await page.waitForSelector(`tr[data-task="${id}"][data-state=succeeded]`, { timeout: 20_000 });
+  });
+
+  it('shows a volume with its members and devices; fails a member after confirmation and sees it degraded', async () => {
+    const { page } = browser;
+    const volume = '[data-cluster=c2] [data-volume=mirror]';
+    await page.waitForSelector(`${volume}[data-state=clean]`, { timeout: 20_000 });
+    expect(await page.textContent(`${volume} tr[data-member="1"]`)).toContain('d1');
+    expect(await page.textContent('[data-cluster=c2] tr[data-device=d1] [data-role=used-by]')).toBe('mirror member 1');
+    // A replacement needs a device: refused beside the field before anything is sent.
+    await page.click(`${volume} button:has-text("Replace member")`);
+    await expect.poll(() => page.textContent(`${volume} .field-error[data-field=with]`)).toContain('name a device or URI');
+    await page.selectOption(`${volume} select[name=member]`, '1');
+    await page.click(`${volume} button:has-text("Fail member")`);
+    expect(await page.textContent('[role=dialog]')).toContain('Fail member 1 of mirror?');
+    await page.click('[role=dialog] button:has-text("Fail member")');
+    await page.waitForSelector(`${volume}[data-state=degraded] tr[data-member="1"][data-state=failed]`, { timeout: 20_000 });
+    expect((await serverB.cluster('c2')).volumes.find((v) => v.name === 'mirror')?.state).toBe('degraded');
+    // Failing the last in-sync member would lose data: the library refuses, shown beside the member field.
+    await page.selectOption(`${volume} select[name=member]`, '0');
+    await page.click(`${volume} button:has-text("Fail member")`);
+    await page.click('[role=dialog] button:has-text("Fail member")');
+    await expect.poll(() => page.textContent(`${volume} .field-error[data-field=member]`)).toContain('would lose data');
+    await browser.shot('07a-volume-degraded');
   });
 
   it('shows a device going unavailable by push', async () => {

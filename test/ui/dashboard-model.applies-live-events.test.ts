@@ -46,6 +46,7 @@ const snapshot: Snapshot = {
       seq: 3,
       agents: [],
       taskCount: 0,
+      volumes: [],
     },
   ],
   tasks: [],

@@ -8,7 +8,7 @@ import type { ProgressSample, TaskControl, TaskRecord } from '../../wire/index.j
 import { taskProgress } from '../../wire/index.js';
 import { ApiError, controlTask, loadSnapshot, logout, whoAmI } from '../api.js';
 import { connectLive } from '../live.js';
-import { applyEvent, noteTask, otherServers, setConnection, sortedTasks, stateFromSnapshot, type DashboardState } from '../model.js';
+import { applyEvent, noteTask, noteVolume, otherServers, setConnection, sortedTasks, stateFromSnapshot, type DashboardState } from '../model.js';
 import { ClusterPanel } from './ClusterPanel.js';
 import { ConfirmDialog, type Confirmation } from './ConfirmDialog.js';
 import { ConnectionBanner } from './ConnectionBanner.js';
@@ -156,7 +156,16 @@ export function App() {
           />
           <TaskTable tasks={sortedTasks(state)} samples={samples.current} control={control} confirm={setConfirmation} highlight={highlight} />
           {clusters.map((c) => (
-            <ClusterPanel key={c.id} cluster={c} taskCount={Object.values(state.tasks).filter((t) => t.cluster === c.id).length} />
+            <ClusterPanel
+              key={c.id}
+              cluster={c}
+              taskCount={Object.values(state.tasks).filter((t) => t.cluster === c.id).length}
+              confirm={setConfirmation}
+              volumeChanged={(clusterId, volume) => {
+                if (stateRef.current) update(noteVolume(stateRef.current, clusterId, volume));
+                setMessage(null);
+              }}
+            />
           ))}
           <ServersPanel servers={state.servers} clusters={clusters} agents={Object.values(state.agents).sort((a, b) => a.agentId.localeCompare(b.agentId))} />
         </div>
