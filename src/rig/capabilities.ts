@@ -11,7 +11,7 @@ export interface RigCapabilities {
   metaFormat: boolean;
   /** `blockrig controller run --meta URI --id N`. */
   controllers: boolean;
-  /** `blockrig task submit KIND --meta URI --wait --json` (the agents' default driver process). */
+  /** `blockrig driver run KIND --meta URI --json`: the driver process agents invoke for each task. */
   regionTasks: boolean;
   /** `blockrig volume create|serve|fail|scrub`. */
   volumes: boolean;
@@ -25,12 +25,12 @@ function find(program: Command, path: readonly string[]): Command | undefined {
 
 /** Reads the capabilities from the program's registered commands. */
 export function detectCapabilities(program: Command): RigCapabilities {
-  // Hidden options do not count: the server-side `task submit` only declares `--meta` to refuse it clearly.
+  // Hidden options do not count: a command may declare an option only to refuse it clearly.
   const hasOption = (path: string[], flag: string): boolean => find(program, path)?.options.some((o) => o.long === flag && !o.hidden) === true;
   return {
     metaFormat: find(program, ['meta', 'format']) !== undefined,
     controllers: hasOption(['controller', 'run'], '--meta'),
-    regionTasks: hasOption(['task', 'submit'], '--meta'),
+    regionTasks: hasOption(['driver', 'run'], '--meta'),
     volumes: ['create', 'serve', 'fail', 'scrub'].every((c) => find(program, ['volume', c]) !== undefined),
   };
 }

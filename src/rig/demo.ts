@@ -4,7 +4,7 @@
  *   1. a checksum task on cluster c1 through server A, followed to its end;
  *   2. a member of the raid5 fails, the spare takes over and rebuilds online (the export keeps serving);
  *   3. a device of cluster c2 goes missing (its image is moved away) and comes back;
- *   4. a verify task on cluster c2 through server B.
+ *   4. a fill and then a verify task (same pattern seed) on cluster c2 through server B.
  */
 import { execFile } from 'node:child_process';
 import { renameSync } from 'node:fs';
@@ -34,7 +34,7 @@ export async function playDemo(rig: EmbeddedRig, ready: RigReady, say: (line: st
   const cli = async (args: string[]): Promise<string> => (await run(process.execPath, [process.argv[1] ?? 'dist/cli.js', ...args], { signal })).stdout;
 
   const canRunTasks = !ready.missing.some((m) => m.startsWith('region task'));
-  const task = async (cluster: string, kind: TaskKind, via: string): Promise<void> => {
+  const task = async (cluster: string, kind: TaskKind, via: string, args: Record<string, string | number> = {}): Promise<void> => {
     if (!canRunTasks) {
       say(`skipping the ${kind} task on cluster ${cluster}: this build has no region task driver`);
       return;
@@ -42,7 +42,7 @@ export async function playDemo(rig: EmbeddedRig, ready: RigReady, say: (line: st
     const url = ready.dashboards.find((d) => d.server === via)?.url;
     const viaClient = url === undefined ? client : new ApiClient({ servers: [url], user: plan.user, password: plan.password });
     say(`issuing a ${kind} task on cluster ${cluster} through server ${via} (8 partitions); watch it in the Tasks panel`);
-    let t = await viaClient.post(TaskRecordSchema, '/api/v1/tasks', { cluster, kind, args: { partitions: 8 } });
+    let t = await viaClient.post(TaskRecordSchema, '/api/v1/tasks', { cluster, kind, args: { partitions: 8, ...args } });
     while (!FINAL_TASK_STATES.includes(t.state)) {
       await sleep(500, signal);
       t = await viaClient.get(TaskRecordSchema, `/api/v1/tasks/${t.id}`);
@@ -85,5 +85,7 @@ export async function playDemo(rig: EmbeddedRig, ready: RigReady, say: (line: st
     say(`device ${spare.name} of cluster ${c2.id} is back`);
   }
 
-  await task('c2', 'verify', 'B');
+  // verify checks a pattern: fill writes it first (over the data set after the metadata region, nothing else's).
+  await task('c2', 'fill', 'B', { seed: '7f3a09c1' });
+  await task('c2', 'verify', 'B', { seed: '7f3a09c1' });
 }

@@ -96,7 +96,7 @@ export class EmbeddedRig {
       this.#o.log(`metadata regions formatted: ${plan.clusters.map((c) => c.meta).join(', ')}`);
     } else missing.push('metadata region (this build has no "blockrig meta format")');
     if (!withControllers) missing.push('controllers (this build has no "blockrig controller run")');
-    if (!caps.regionTasks) missing.push('region task driver (this build has no "blockrig task submit --meta"): tasks issued in the dashboard fail with the driver\'s error');
+    if (!caps.regionTasks) missing.push('region task driver (this build has no "blockrig driver run --meta"): tasks issued in the dashboard fail with the driver\'s error');
 
     const exports: RigReady['exports'] = [];
     if (caps.volumes) {

@@ -34,6 +34,12 @@ describe('npm start -- --demo', () => {
       const v5 = ready.exports[0]?.uri ?? '';
       expect(spawnSync(requireCommand('nbdinfo', 'libnbd-bin'), ['--size', v5], { encoding: 'utf8' }).status).toBe(0);
     }
+    if (!ready.missing.some((m) => m.startsWith('region task'))) {
+      // Real tasks through the agents' driver process on the metadata region, through both servers.
+      const demo = narration.split('\n').filter((l) => l.startsWith('[demo]')).join('\n');
+      expect(demo).toMatch(/checksum task on cluster c1 through server A[^\n]*\n[^\n]*task t-\S+ succeeded/);
+      expect(demo).toMatch(/verify task on cluster c2 through server B[^\n]*\n[^\n]*task t-\S+ succeeded/);
+    }
     expect(narration).toContain('device d2 of cluster c2 goes missing');
     expect(narration).toContain('device d2 of cluster c2 is back');
     start.child.kill('SIGINT');

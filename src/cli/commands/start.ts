@@ -65,7 +65,8 @@ export const startCommand: CommandModule = (program) => {
           dir: resolve(o.dir),
           cliPath: resolve(process.argv[1] ?? 'dist/cli.js'),
           capabilities: detectCapabilities(cmd.parent ?? cmd),
-          sizes: { member, meta: 16 << 20 },
+          // The region of the default geometry needs just over 16 MiB; tasks' data set is the rest of the device.
+          sizes: { member, meta: 48 << 20 },
           log: (line) => void process.stderr.write(`[start] ${line}\n`),
         });
         const signal = untilSignal();
