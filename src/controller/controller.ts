@@ -137,36 +137,32 @@ export class Controller {
       const task = s.value;
       if (task === undefined || task.state !== TaskState.Active || !this.#o.kinds.has(task.spec.kind)) continue;
       // Chunks seen complete stay complete (only their owner writes them, and it never undoes COMPLETE),
-      // so only the range that may still hold work is read again.
+      // so they are not read again. The rest are scanned from a start staggered by our slot, a few at a
+      // time, stopping at the first open chunk no live host claims: the cost of finding work stays flat as
+      // tasks grow.
       const known = this.#knownComplete(task);
-      let first = 0;
-      while (first < task.chunks && known.has(first)) first++;
-      let end = task.chunks;
-      while (end > first && known.has(end - 1)) end--;
-      const chunkSlots = await region.readChunks(slot, first, end - first);
-      const open: number[] = [];
-      chunkSlots.forEach((cs, k) => {
-        const i = first + k;
-        if (known.has(i)) return;
-        const c = chunkForTask(cs, task, i);
-        if (c.states.every((st) => st === PartitionState.Complete || st === PartitionState.Failed)) known.add(i);
-        else open.push(i);
-      });
-      if (open.length === 0) {
-        if (known.size === task.chunks && mayComplete(session, views, task)) {
-          const r = await finalizeTask(session, this.#o.kinds, slot, task.taskId);
-          if (r.performed) {
-            this.#emit({ type: 'finalized', taskId: hexId(task.taskId), status: r.outcome.status, at: this.#at() });
-            return 'finalize-done';
-          }
-        }
-        continue;
-      }
-      const free = open.filter((c) => session.holdersOf(views, { taskSlot: slot, taskId: task.taskId, index: c }).length === 0);
-      if (free.length === 0) continue;
       const start = Math.floor((session.slot * task.chunks) / region.hostSlots);
-      const pick = free.find((c) => c >= start) ?? free[0];
-      if (pick !== undefined) return { slot, task, chunk: pick };
+      const order = Array.from({ length: task.chunks }, (_, k) => (start + k) % task.chunks).filter((c) => !known.has(c));
+      for (let k = 0; k < order.length; ) {
+        const first = order[k] as number;
+        let n = 1;
+        while (n < 16 && k + n < order.length && order[k + n] === first + n) n++;
+        const batch = await region.readChunks(slot, first, n);
+        for (let j = 0; j < n; j++) {
+          const c = first + j;
+          const rec = chunkForTask(batch[j], task, c);
+          if (rec.states.every((st) => st === PartitionState.Complete || st === PartitionState.Failed)) known.add(c);
+          else if (session.holdersOf(views, { taskSlot: slot, taskId: task.taskId, index: c }).length === 0) return { slot, task, chunk: c };
+        }
+        k += n;
+      }
+      if (known.size === task.chunks && mayComplete(session, views, task)) {
+        const r = await finalizeTask(session, this.#o.kinds, slot, task.taskId);
+        if (r.performed) {
+          this.#emit({ type: 'finalized', taskId: hexId(task.taskId), status: r.outcome.status, at: this.#at() });
+          return 'finalize-done';
+        }
+      }
     }
     return undefined;
   }
