@@ -46,7 +46,7 @@ async function check(s: Scenario): Promise<void> {
 
 describe('coordination simulator', () => {
   it('keeps its properties over seeded schedules with crashes, pauses, late I/O, torn writes and drift', async () => {
-    await fc.assert(fc.asyncProperty(scenarioArb, check), { seed: 20261122, numRuns: Number(process.env.BLOCKRIG_SIM_RUNS ?? 1000) });
+    await fc.assert(fc.asyncProperty(scenarioArb, check), { seed: 20261122, numRuns: Number(process.env.BLOCKRIG_SIM_RUNS ?? 2000) });
   }, 170_000);
 
   it('never reclaims the chunk of a paused owner before that owner has stopped', async () => {
