@@ -17,6 +17,7 @@ import { HostRole } from '../metadata/host-record.js';
 import { MetadataRegion } from '../metadata/region.js';
 import { defaultTaskKinds } from '../tasks/kinds.js';
 import { cancelTask, submitTask, waitForTask, type Completion } from '../tasks/lifecycle.js';
+import { readPartitionProgress, type ProgressLine } from './driver-progress.js';
 
 /** What to run. */
 export interface DriverTask {
@@ -32,10 +33,29 @@ export interface DriverTask {
   runPartitions: boolean;
   /** Aborted by SIGTERM: cancel the task and stop. */
   signal: AbortSignal;
+  /** Called with the task's partition progress every `progressMs` while it runs. */
+  onProgress?: (progress: ProgressLine) => void;
+  /** Interval of progress readings (default 500 ms). */
+  progressMs?: number;
+}
+
+/** The final status: the library's completion, with the partition cells when progress was reported. */
+export type DriverCompletion = Completion & Partial<Pick<ProgressLine, 'partitionStates' | 'partitionOwners'>>;
+
+/** Reads and reports progress every `intervalMs` until `signal` aborts; a failed reading is skipped. */
+async function reportProgress(region: MetadataRegion, taskId: number, onProgress: (p: ProgressLine) => void, intervalMs: number, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      onProgress(await readPartitionProgress(region, taskId));
+    } catch {
+      // Transient read trouble or the task slot being rewritten: the next reading will do.
+    }
+    await systemClock.sleep(intervalMs, signal).catch(() => undefined);
+  }
 }
 
 /** Runs one task to its end; resolves with the final status (throws the library's error when it failed). */
-export async function runDriverTask(task: DriverTask): Promise<Completion> {
+export async function runDriverTask(task: DriverTask): Promise<DriverCompletion> {
   const devices: BlockDevice[] = [];
   const open = async (uri: string): Promise<BlockDevice> => {
     const device = await openDevice(uri);
@@ -66,12 +86,20 @@ export async function runDriverTask(task: DriverTask): Promise<Completion> {
       params: task.params,
       initiator: true,
     });
+    const reporting = new AbortController();
+    const report = task.onProgress === undefined ? undefined : reportProgress(session.region, submitted.taskId, task.onProgress, task.progressMs ?? 500, reporting.signal);
     try {
-      return await waitForTask(session, kinds, submitted.taskId, { signal: task.signal });
+      const completion = await waitForTask(session, kinds, submitted.taskId, { signal: task.signal });
+      // The final cells (with owners) go with the completion status, so a finished task still shows them.
+      const cells = task.onProgress === undefined ? null : await readPartitionProgress(session.region, submitted.taskId).catch(() => null);
+      return cells === null ? completion : { ...completion, partitionStates: cells.partitionStates, partitionOwners: cells.partitionOwners };
     } catch (err) {
       if (!task.signal.aborted) throw err;
       await cancelTask(session, submitted.taskId).catch(() => undefined);
       throw new CancelledError(`task ${submitted.id} cancelled in the metadata region`, { details: { task: submitted.id } });
+    } finally {
+      reporting.abort();
+      await report;
     }
   } finally {
     stopController.abort();

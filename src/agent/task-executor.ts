@@ -15,6 +15,9 @@ import type { ClusterStore } from '../cluster/store.js';
 import { FINAL_TASK_STATES, type Executor, type StoredChange, type TaskControl, type TaskIssue, type TaskRecord } from '../wire/index.js';
 import { processAlive, type DriverOutcome, type TaskRunner } from './task-runner.js';
 
+/** How often the executing agent looks for a newer progress line of a running driver. */
+export const PROGRESS_POLL_MS = 1000;
+
 /** How many driver processes a task may use before it is failed (only killed drivers are retried). */
 export const MAX_DRIVER_ATTEMPTS = 3;
 
@@ -122,6 +125,7 @@ export class TaskExecutor {
 
   #watch(task: TaskRecord, done: Promise<DriverOutcome>): void {
     this.#watching.add(task.id);
+    void this.#followProgress(task).catch((err: unknown) => this.#d.log(`task ${task.id}: progress: ${(err as Error).message}`));
     void done.then((outcome) => {
       this.#watching.delete(task.id);
       const current = this.#d.store.task(task.id);
@@ -133,6 +137,33 @@ export class TaskExecutor {
       }
       this.#finish(current, outcome);
     });
+  }
+
+  /**
+   * While the driver runs, stores each newer progress line in the task's `result` (a stored change like
+   * any other, so it is broadcast and transmitted); the completion status replaces it at the end.
+   */
+  async #followProgress(task: TaskRecord): Promise<void> {
+    const runner = this.#d.runner;
+    if (runner.progress === undefined) return;
+    let last = '';
+    while (this.#watching.has(task.id)) {
+      await this.#d.clock.sleep(PROGRESS_POLL_MS);
+      if (!this.#watching.has(task.id)) return;
+      const progress = runner.progress(task, task.attempts);
+      const text = JSON.stringify(progress);
+      if (progress === null || text === last) continue;
+      last = text;
+      const current = this.#d.store.task(task.id);
+      if (!current || !this.#isMine(current) || FINAL_TASK_STATES.includes(current.state)) return;
+      try {
+        const { change } = this.#d.store.updateTask(task.id, { result: progress }, this.#now(), this.#d.me);
+        this.#d.stored([change]);
+      } catch (err) {
+        if (!isBlockrigError(err)) throw err;
+        return; // no longer ours
+      }
+    }
   }
 
   #finish(task: TaskRecord, outcome: DriverOutcome): void {

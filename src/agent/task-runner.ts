@@ -1,7 +1,7 @@
 /**
  * How an agent invokes a driver process for a task (claims 000/20-21): a separate OS process that runs
  * the task through the controller library and the metadata region, by default
- * `blockrig task submit KIND --meta URI --wait --json ...args`.
+ * `blockrig driver run KIND --meta URI --json ...args`, which prints progress lines while it runs.
  *
  * The driver runs under a small `sh` wrapper that is the leader of its own process group and writes the
  * driver's stdout, stderr and exit status to files in the cluster's data folder. So the driver outlives a
@@ -10,10 +10,14 @@
  * the whole group (SIGTERM, SIGSTOP, SIGCONT).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { TaskRecord } from '../wire/index.js';
+import { lastProgressLine, type ProgressLine } from './driver-progress.js';
+
+/** Bytes read from the end of a driver's output for its newest progress line (1 MiB partitions of state). */
+const PROGRESS_TAIL_BYTES = 256 * 1024;
 
 /** A driver process's completion status as received by the agent. */
 export interface DriverOutcome {
@@ -40,6 +44,8 @@ export interface TaskRunner {
   adopt(task: TaskRecord, attempt: number, pid: number): Promise<DriverOutcome>;
   /** Sends an operator request to a running driver. */
   signal(pid: number, control: 'cancel' | 'pause' | 'resume'): void;
+  /** The newest progress line a running driver printed for attempt `attempt`, or null (optional). */
+  progress?(task: TaskRecord, attempt: number): ProgressLine | null;
 }
 
 /** True while a process with this pid exists on this host. */
@@ -121,6 +127,23 @@ export class ProcessTaskRunner implements TaskRunner {
       if (control === 'cancel') process.kill(-pid, 'SIGCONT');
     } catch {
       // Already gone: the outcome says how it ended.
+    }
+  }
+
+  progress(task: TaskRecord, attempt: number): ProgressLine | null {
+    let fd: number | undefined;
+    try {
+      fd = openSync(this.#files(task, attempt).out, 'r');
+      // Only the tail: the output grows by a line per reading, the newest one is all that matters.
+      const size = fstatSync(fd).size;
+      const length = Math.min(size, PROGRESS_TAIL_BYTES);
+      const tail = Buffer.alloc(length);
+      readSync(fd, tail, 0, length, size - length);
+      return lastProgressLine(tail.toString('utf8'));
+    } catch {
+      return null;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
   }
 

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { Agent } from '../../agent/agent.js';
 import { runDriverTask } from '../../agent/driver-process.js';
+import type { ProgressLine } from '../../agent/driver-progress.js';
 import { loadRigConfig } from '../../cluster/config-file.js';
 import { parseAt } from '../../wire/index.js';
 import { action, type CommandModule } from '../command.js';
@@ -61,6 +62,7 @@ const DriverArgs = z.object({
   seed: z.string().regex(/^(0x)?[0-9a-f]{1,8}$/i, 'seed must be 1-8 hex digits').optional(),
   runPartitions: z.boolean().optional(),
   json: z.boolean().optional(),
+  progressMs: z.coerce.number().int().min(50).max(60_000).default(500),
 });
 
 /** `blockrig driver run`: the driver process an agent invokes for a task. */
@@ -78,8 +80,9 @@ export const driverCommands: CommandModule = (program) => {
     .option('--partition-size <bytes>', 'bytes per partition (instead of --partitions)')
     .option('--seed <hex>', 'pattern seed for fill and verify')
     .option('--run-partitions', 'also run a controller in this process (clusters without controller processes)')
-    .option('--json', 'print the final status as JSON')
-    .addHelpText('after', '\nUsually started by an agent. SIGTERM cancels the task in the region.\n\nExamples:\n  blockrig driver run fill --meta /dev/loop3 --target /dev/loop4 --partitions 64 --json\n  blockrig driver run verify --meta ./meta.img --target ./data.img --seed 7f3a09c1 --run-partitions')
+    .option('--json', 'print the final status as JSON, preceded by a {"event":"progress",...} line every --progress-ms while it runs')
+    .option('--progress-ms <ms>', 'interval of progress lines with --json', '500')
+    .addHelpText('after', '\nUsually started by an agent, which reads the progress lines. SIGTERM cancels the task in the region.\n\nExamples:\n  blockrig driver run fill --meta /dev/loop3 --target /dev/loop4 --partitions 64 --json\n  blockrig driver run verify --meta ./meta.img --target ./data.img --seed 7f3a09c1 --run-partitions')
     .action(
       action(async (kind: string, options: Record<string, unknown>) => {
         const args = parseAt(DriverArgs, { ...options, kind }, 'options');
@@ -96,6 +99,7 @@ export const driverCommands: CommandModule = (program) => {
           params: args.seed === undefined ? {} : { seed: args.seed },
           runPartitions: args.runPartitions === true,
           signal: stop.signal,
+          ...(args.json === true ? { onProgress: (p: ProgressLine) => void process.stdout.write(`${JSON.stringify(p)}\n`), progressMs: args.progressMs } : {}),
         });
         if (args.json === true) process.stdout.write(`${JSON.stringify(completion)}\n`);
         else process.stdout.write(`task ${completion.id} (${completion.kind}) ${completion.state}: ${JSON.stringify(completion.outcome)}\n`);
