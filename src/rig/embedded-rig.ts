@@ -97,6 +97,7 @@ export class EmbeddedRig {
     } else missing.push('metadata region (this build has no "blockrig meta format")');
     if (!withControllers) missing.push('controllers (this build has no "blockrig controller run")');
     if (!caps.regionTasks) missing.push('region task driver (this build has no "blockrig driver run --meta"): tasks issued in the dashboard fail with the driver\'s error');
+    else if (!caps.metaFormat) missing.push('region tasks (this build has no "blockrig meta format" to make the region they run on): tasks issued in the dashboard are refused');
 
     const exports: RigReady['exports'] = [];
     if (caps.volumes) {
