@@ -162,6 +162,9 @@ export class Controller {
           this.#emit({ type: 'finalized', taskId: hexId(task.taskId), status: r.outcome.status, at: this.#at() });
           return 'finalize-done';
         }
+        // A chunk we cached as complete no longer reads so (its record was damaged on both copies and
+        // reads as READY): forget the cache so the next scan finds and redoes it.
+        if (r.why === 'not-ready') this.#completeChunks.delete(task.taskId);
       }
     }
     return undefined;
