@@ -72,7 +72,7 @@ async function coordinated(partitions: number, controllers: number): Promise<{ m
   const started = performance.now();
   const runs = cs.map((c) => c.run(stop.signal));
   const sub = await submitTask(session, kinds, { kind: 'checksum', offset: dataOffset, length: partitions * PARTITION, partitions, initiator: true });
-  await waitForTask(session, kinds, sub.taskId, { pollMs: 500 });
+  await waitForTask(session, kinds, sub.taskId, { pollMs: 100 });
   const ms = performance.now() - started;
   stop.abort();
   await Promise.all(runs);
