@@ -14,12 +14,13 @@ import { ChangeBroadcast } from './broadcast.js';
 import { clusterConfig, serverConfig, type LoadedRig } from '../cluster/config-file.js';
 import { ClusterStore } from '../cluster/store.js';
 import { ConflictError, isBlockrigError, ErrorCode } from '../errors.js';
-import type { AgentCommand, ClusterConfig, CommandResult, Executor, StoredChange, VolumeView } from '../wire/index.js';
+import type { AgentCommand, ClusterConfig, CommandResult, Executor, StoredChange, VolumeView, ControllerView } from '../wire/index.js';
 import { DeviceProber, type ProbeOutcome } from './prober.js';
 import { ServerLink } from './server-link.js';
 import { TaskExecutor } from './task-executor.js';
 import { Transmitter } from './transmitter.js';
 import { VolumeWatcher } from './volume-watcher.js';
+import { ControllerWatcher } from './controller-watcher.js';
 import { ProcessTaskRunner, type TaskRunner } from './task-runner.js';
 
 /** Stored changes kept for servers that fall behind; older ones are pruned (a snapshot replaces them). */
@@ -57,6 +58,7 @@ export class Agent {
   readonly #stop = new AbortController();
   readonly #transmitter: Transmitter;
   readonly #volumes: VolumeWatcher | null;
+  readonly #controllers: ControllerWatcher | null;
 
   constructor(options: AgentOptions) {
     const clock = options.clock ?? systemClock;
@@ -93,6 +95,8 @@ export class Agent {
       volumeTable === undefined
         ? null
         : new VolumeWatcher({ table: volumeTable, devices: this.#cluster.devices, clock, report: (volumes) => this.#onVolumes(volumes), log: this.#o.log });
+    const meta = this.#cluster.meta;
+    this.#controllers = meta === undefined ? null : new ControllerWatcher({ meta, clock, report: (list) => this.#onControllers(list), log: this.#o.log });
     this.#executor = new TaskExecutor({
       store: this.store,
       runner,
@@ -116,6 +120,7 @@ export class Agent {
     this.#afterStore(this.store.storeConfig(config, this.#nowIso()));
     this.#prober.start(this.#timing.probeMs);
     this.#volumes?.start(this.#timing.probeMs);
+    this.#controllers?.start(this.#timing.probeMs);
     let beats = 0;
     void this.#loop(this.#timing.heartbeatMs, () => {
       this.#beatStore();
@@ -132,6 +137,7 @@ export class Agent {
     this.#stop.abort();
     this.#prober.stop();
     this.#volumes?.stop();
+    this.#controllers?.stop();
     await this.#broadcast.close();
     await this.#transmitter.settled();
     this.store.close();
@@ -172,6 +178,12 @@ export class Agent {
       this.#o.log(`volumes: ${volumes.map((v) => `${v.name} ${v.state}`).join(', ') || 'none'}; stored as change ${change.seq}`);
       this.#afterStore([change]);
     }
+  }
+
+  #onControllers(controllers: ControllerView[]): void {
+    if (this.#stop.signal.aborted) return;
+    const change = this.store.storeControllers(controllers, this.#nowIso());
+    if (change) this.#afterStore([change]);
   }
 
   /** After a change is stored: broadcast it to the cluster's other agents, then transmit it to our server. */

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError } from '../errors.js';
-import type { ClusterConfigInfo, ClusterSnapshot, DeviceState, Executor, StoredChange, TaskIssue, TaskRecord, VolumeView } from '../wire/index.js';
+import type { ClusterConfigInfo, ClusterSnapshot, DeviceState, Executor, StoredChange, TaskIssue, TaskRecord, VolumeView, ControllerView } from '../wire/index.js';
 import { StoredChangeSchema, TaskRecordSchema } from '../wire/index.js';
 
 /** An agent of the cluster as recorded in the store (its liveness within the cluster host). */
@@ -32,6 +32,7 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS config (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS devices (name TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS volumes (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS controllers (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS transmitted (server_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, request_id TEXT UNIQUE, state TEXT NOT NULL, executor TEXT, body TEXT NOT NULL);
@@ -132,8 +133,7 @@ export class ClusterStore {
 
   /** The volume list last read from the cluster's volume table (empty before the first read). */
   volumes(): VolumeView[] {
-    const row = this.#db.prepare('SELECT body FROM volumes WHERE id = 1').get() as { body: string } | undefined;
-    return row === undefined ? [] : (JSON.parse(row.body) as VolumeView[]);
+    return this.#list<VolumeView>('volumes');
   }
 
   /**
@@ -141,12 +141,31 @@ export class ClusterStore {
    * the stored change, or null when nothing changed (another agent of the cluster stored it first).
    */
   storeVolumes(volumes: VolumeView[], at: string): StoredChange | null {
+    return this.#storeList('volumes', volumes, at);
+  }
+
+  /** The metadata region's occupied host slots as last read (empty before the first read). */
+  controllers(): ControllerView[] {
+    return this.#list<ControllerView>('controllers');
+  }
+
+  /** Stores the host slots when they differ from the stored ones; null when nothing changed. */
+  storeControllers(controllers: ControllerView[], at: string): StoredChange | null {
+    return this.#storeList('controllers', controllers, at);
+  }
+
+  #list<T>(table: 'volumes' | 'controllers'): T[] {
+    const row = this.#db.prepare(`SELECT body FROM ${table} WHERE id = 1`).get() as { body: string } | undefined;
+    return row === undefined ? [] : (JSON.parse(row.body) as T[]);
+  }
+
+  #storeList(table: 'volumes' | 'controllers', list: unknown[], at: string): StoredChange | null {
     return this.#tx(() => {
-      const body = JSON.stringify(volumes);
-      const row = this.#db.prepare('SELECT body FROM volumes WHERE id = 1').get() as { body: string } | undefined;
+      const body = JSON.stringify(list);
+      const row = this.#db.prepare(`SELECT body FROM ${table} WHERE id = 1`).get() as { body: string } | undefined;
       if (row?.body === body) return null;
-      this.#db.prepare('INSERT INTO volumes (id, body) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body').run(body);
-      return this.#append('volumes', volumes, at);
+      this.#db.prepare(`INSERT INTO ${table} (id, body) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body`).run(body);
+      return this.#append(table, list, at);
     });
   }
 
@@ -180,7 +199,7 @@ export class ClusterStore {
     return this.#db
       .transaction(() => {
         const config = this.config() ?? { clusterId: this.clusterId, deviceCount: 0, devices: [] };
-        return { seq: this.lastSeq(), config, devices: this.devices(), tasks: this.tasks(), volumes: this.volumes() };
+        return { seq: this.lastSeq(), config, devices: this.devices(), tasks: this.tasks(), volumes: this.volumes(), controllers: this.controllers() };
       })
       .deferred();
   }

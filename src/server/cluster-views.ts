@@ -3,7 +3,7 @@
  * snapshots and stored changes. Changes apply in `seq` order and a change already held is ignored, so a
  * retransmission after a restart is harmless. Every difference becomes a live event.
  */
-import type { ClusterConfigInfo, ClusterSnapshot, DeviceState, StoredChange, TaskRecord, VolumeView } from '../wire/index.js';
+import type { ClusterConfigInfo, ClusterSnapshot, DeviceState, StoredChange, TaskRecord, VolumeView, ControllerView } from '../wire/index.js';
 import type { EventHub } from './events.js';
 
 interface ClusterKnowledge {
@@ -11,6 +11,7 @@ interface ClusterKnowledge {
   devices: Map<string, DeviceState>;
   tasks: Map<string, TaskRecord>;
   volumes: VolumeView[];
+  controllers: ControllerView[];
   seq: number;
 }
 
@@ -27,7 +28,7 @@ export class ClusterViews {
   #get(id: string): ClusterKnowledge {
     let c = this.#clusters.get(id);
     if (!c) {
-      c = { config: null, devices: new Map(), tasks: new Map(), volumes: [], seq: 0 };
+      c = { config: null, devices: new Map(), tasks: new Map(), volumes: [], controllers: [], seq: 0 };
       this.#clusters.set(id, c);
     }
     return c;
@@ -52,6 +53,7 @@ export class ClusterViews {
     for (const name of [...c.devices.keys()]) if (!snapshot.devices.some((d) => d.name === name)) c.devices.delete(name);
     for (const t of snapshot.tasks) this.#setTask(clusterId, c, t);
     this.#setVolumes(clusterId, c, snapshot.volumes);
+    this.#setControllers(clusterId, c, snapshot.controllers);
     c.seq = snapshot.seq;
   }
 
@@ -63,6 +65,7 @@ export class ClusterViews {
       if (change.type === 'config') this.#setConfig(clusterId, c, change.body);
       else if (change.type === 'device') this.#setDevice(clusterId, c, change.body);
       else if (change.type === 'volumes') this.#setVolumes(clusterId, c, change.body);
+      else if (change.type === 'controllers') this.#setControllers(clusterId, c, change.body);
       else this.#setTask(clusterId, c, change.body);
       c.seq = change.seq;
     }
@@ -109,6 +112,12 @@ export class ClusterViews {
     if (JSON.stringify(c.volumes) === JSON.stringify(volumes)) return;
     c.volumes = volumes;
     this.#events.publish({ type: 'cluster.volumes', cluster: clusterId, volumes });
+  }
+
+  #setControllers(clusterId: string, c: ClusterKnowledge, controllers: ControllerView[]): void {
+    if (JSON.stringify(c.controllers) === JSON.stringify(controllers)) return;
+    c.controllers = controllers;
+    this.#events.publish({ type: 'cluster.controllers', cluster: clusterId, controllers });
   }
 
   #setTask(clusterId: string, c: ClusterKnowledge, t: TaskRecord): void {

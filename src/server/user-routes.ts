@@ -54,6 +54,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: ServerContext, sel
       agents: ctx.registry.list().filter((a) => a.clusterId === id),
       taskCount: c.tasks.size,
       volumes: c.volumes,
+      controllers: c.controllers,
     };
   };
 

@@ -74,6 +74,8 @@ export function describeEvent(event: ServerEvent): string {
       return `configuration: ${event.config.deviceCount} devices`;
     case 'cluster.volumes':
       return `volumes: ${event.volumes.map((v) => `${v.name} ${v.state}`).join(', ') || 'none'}`;
+    case 'cluster.controllers':
+      return `controllers: ${event.controllers.filter((c) => c.role === 'controller' && c.live).length} live of ${event.controllers.filter((c) => c.role === 'controller').length}`;
     case 'task.changed':
       return `task ${event.task.id} (${event.task.kind}) ${event.task.state}${event.task.control === null ? '' : ` (${event.task.control} requested)`}`;
     case 'agent.registered':
@@ -111,6 +113,9 @@ export function applyEvent(state: DashboardState, event: ServerEvent): Dashboard
       break;
     case 'cluster.volumes':
       if (cluster) next.clusters = { ...state.clusters, [event.cluster]: { ...cluster, volumes: event.volumes } };
+      break;
+    case 'cluster.controllers':
+      if (cluster) next.clusters = { ...state.clusters, [event.cluster]: { ...cluster, controllers: event.controllers } };
       break;
     case 'task.changed':
       if (newer(state.tasks[event.task.id], event.task)) next.tasks = { ...state.tasks, [event.task.id]: event.task };

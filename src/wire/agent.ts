@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { ClusterConfigInfoSchema, DeviceStateSchema, IdSchema } from './cluster.js';
 import { TaskControlSchema, TaskIssueSchema, TaskRecordSchema } from './task.js';
+import { ControllerViewSchema } from './controllers.js';
 import { VolumeActionSchema, VolumeViewSchema } from './volume.js';
 
 /** Answer of `POST /api/v1/agent/challenge`: a single-use nonce the registration must sign. */
@@ -49,6 +50,8 @@ export const ClusterSnapshotSchema = z.strictObject({
   tasks: z.array(TaskRecordSchema),
   /** The cluster's volumes as last read from its volume table. */
   volumes: z.array(VolumeViewSchema).default([]),
+  /** The host slots of the cluster's metadata region as last read. */
+  controllers: z.array(ControllerViewSchema).default([]),
 });
 /** A cluster snapshot. */
 export type ClusterSnapshot = z.infer<typeof ClusterSnapshotSchema>;
@@ -60,6 +63,8 @@ export const StoredChangeSchema = z.discriminatedUnion('type', [
   z.strictObject({ seq: z.number().int().positive(), at: z.string(), type: z.literal('task'), body: TaskRecordSchema }),
   /** The whole volume list of the cluster (at most 16 per volume table), stored when any of it changed. */
   z.strictObject({ seq: z.number().int().positive(), at: z.string(), type: z.literal('volumes'), body: z.array(VolumeViewSchema) }),
+  /** The occupied host slots of the metadata region, stored when liveness or a claim changed. */
+  z.strictObject({ seq: z.number().int().positive(), at: z.string(), type: z.literal('controllers'), body: z.array(ControllerViewSchema) }),
 ]);
 /** A stored change. */
 export type StoredChange = z.infer<typeof StoredChangeSchema>;

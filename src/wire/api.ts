@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ClusterConfigInfoSchema, DeviceStateSchema, IdSchema } from './cluster.js';
 import { TaskRecordSchema } from './task.js';
+import { ControllerViewSchema } from './controllers.js';
 import { VolumeViewSchema } from './volume.js';
 
 /** Every API error body: `{ error: { code, message, details } }`; `details.field` names a bad field. */
@@ -50,6 +51,8 @@ export const ClusterViewSchema = z.strictObject({
   taskCount: z.number().int().nonnegative(),
   /** Volumes of the cluster's volume table, as its agents last transmitted them. */
   volumes: z.array(VolumeViewSchema).default([]),
+  /** Controllers and driver clients in the cluster's metadata region, as its agents last transmitted them. */
+  controllers: z.array(ControllerViewSchema).default([]),
 });
 /** A cluster view. */
 export type ClusterView = z.infer<typeof ClusterViewSchema>;
@@ -73,6 +76,7 @@ export const ServerEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ id: z.number().int(), at: z.string(), type: z.literal('cluster.config'), cluster: IdSchema, config: ClusterConfigInfoSchema }),
   z.strictObject({ id: z.number().int(), at: z.string(), type: z.literal('task.changed'), cluster: IdSchema, task: TaskRecordSchema }),
   z.strictObject({ id: z.number().int(), at: z.string(), type: z.literal('cluster.volumes'), cluster: IdSchema, volumes: z.array(VolumeViewSchema) }),
+  z.strictObject({ id: z.number().int(), at: z.string(), type: z.literal('cluster.controllers'), cluster: IdSchema, controllers: z.array(ControllerViewSchema) }),
   z.strictObject({ id: z.number().int(), at: z.string(), type: z.literal('agent.registered'), cluster: IdSchema, agent: AgentViewSchema }),
   z.strictObject({ id: z.number().int(), at: z.string(), type: z.literal('agent.expired'), cluster: IdSchema, agent: AgentViewSchema }),
 ]);

@@ -9,4 +9,5 @@ export * from './api.js';
 export * from './config.js';
 export * from './progress.js';
 export * from './volume.js';
+export * from './controllers.js';
 export { parseAt } from './parse.js';

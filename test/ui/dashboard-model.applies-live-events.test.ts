@@ -47,6 +47,7 @@ const snapshot: Snapshot = {
       agents: [],
       taskCount: 0,
       volumes: [],
+      controllers: [],
     },
   ],
   tasks: [],

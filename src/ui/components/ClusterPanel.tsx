@@ -1,7 +1,8 @@
-/** One cluster: its devices (URI, availability with reason, error counters, the volume using each), its metadata region and its volumes. */
+/** One cluster: its devices (URI, availability with reason, error counters, the volume using each), its metadata region with its controllers, and its volumes. */
 import type { ClusterView, VolumeView } from '../../wire/index.js';
 import { formatClock } from '../format.js';
 import type { Confirmation } from './ConfirmDialog.js';
+import { ControllersPanel } from './ControllersPanel.js';
 import { VolumePanel } from './VolumePanel.js';
 
 /** Props of {@link ClusterPanel}. */
@@ -73,6 +74,7 @@ export function ClusterPanel({ cluster, taskCount, confirm, volumeChanged }: Clu
           ))}
         </tbody>
       </table>
+      <ControllersPanel controllers={cluster.controllers} hasRegion={cluster.config?.meta !== undefined} />
       {cluster.volumes.map((v) => (
         <VolumePanel key={v.name} cluster={cluster.id} volume={v} confirm={confirm} changed={(next) => volumeChanged(cluster.id, next)} />
       ))}
