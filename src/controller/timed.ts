@@ -5,6 +5,9 @@
 import type { Clock } from '../clock.js';
 import { ErrorCode, TimeoutError, isBlockrigError } from '../errors.js';
 
+/** Reason given when a timer is stopped because its I/O finished: a constant, since building a DOMException per I/O costs more than the I/O. */
+const SETTLED = Object.freeze({ settled: true });
+
 /**
  * Resolves with `op`'s result, or rejects with `TimeoutError` once `ms` pass on `clock`. The late result
  * of a timed-out `op` is swallowed: the caller has already acted on the timeout.
@@ -26,7 +29,7 @@ export async function withTimeout<T>(clock: Clock, ms: number, what: string, op:
     }
     return await op;
   } finally {
-    stop.abort();
+    stop.abort(SETTLED);
   }
 }
 
