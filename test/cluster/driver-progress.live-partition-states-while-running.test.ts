@@ -78,7 +78,7 @@ describe('live partition progress of a running task', () => {
     // The region's host slots reached the server too: the driver's in-process controller, live, running a
     // chunk of this task, and the driver itself as a client; both leave their slots at the end.
     const taskHex = (task?.result as { id?: string } | null)?.id;
-    expect(controllersSeen.some((c) => c.role === 'controller' && c.live && c.running?.taskId === taskHex && c.running.chunk !== null), JSON.stringify(controllersSeen.slice(-4))).toBe(true);
+    expect(controllersSeen.some((c) => c.role === 'controller' && c.live && c.running !== null && c.running.taskId === taskHex && c.running.chunk !== null), JSON.stringify(controllersSeen.slice(-4))).toBe(true);
     expect(controllersSeen.some((c) => c.role === 'client' && c.live)).toBe(true);
     await waitFor(async () => (await server.cluster('c1')).controllers.length === 0, 10_000, 'host slots released');
     expect(await watch.exited).toBe(0);

@@ -204,6 +204,21 @@ describe('dashboard in Chromium', () => {
     await browser.shot('07a-volume-degraded');
   });
 
+  it('volume actions over the API: login required, bad fields named, unknown volumes 404', async () => {
+    const path = '/api/v1/clusters/c2/volumes/mirror/fail';
+    const anonymous = await fetch(`${serverB.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"member":0}' });
+    expect(anonymous.status).toBe(401);
+    type ErrorBody = { error: { code: string; details: { field?: string } } };
+    const bad = await serverB.post<ErrorBody>(path, { member: 'one' });
+    expect([bad.status, bad.body.error.details.field]).toEqual([400, 'member']);
+    const noWith = await serverB.post<ErrorBody>('/api/v1/clusters/c2/volumes/mirror/replace', { member: 1, with: ' ' });
+    expect([noWith.status, noWith.body.error.details.field]).toEqual([400, 'with']);
+    const missing = await serverB.post<ErrorBody>('/api/v1/clusters/c2/volumes/nope/fail', { member: 0 });
+    expect([missing.status, missing.body.error.code]).toEqual([404, 'BLOCKRIG_E_NOT_FOUND']);
+    const listed = await serverB.get<{ volumes: { cluster: string; name: string; state: string }[] }>('/api/v1/volumes');
+    expect(listed.volumes.map((v) => [v.cluster, v.name, v.state])).toEqual([['c2', 'mirror', 'degraded']]);
+  });
+
   it('shows a device going unavailable by push', async () => {
     const { page } = browser;
     rmSync(join(dir, 'c1-d2.img'));
