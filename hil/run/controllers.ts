@@ -43,6 +43,18 @@ export interface ControllerEvent {
   readonly detail?: string;
 }
 
+/** What the fault timeline and the runner need of a task's controllers, whichever kind runs them. */
+export interface TaskControl {
+  /** Fraction of the task complete, 0..1. */
+  readonly progress: number;
+  /** Partitions taken over from a dead or stalled controller. */
+  readonly reclaimed: number;
+  readonly events: readonly ControllerEvent[];
+  onProgress(listener: () => void): () => void;
+  kill(id: number): void;
+  pause(id: number, ms: number): void;
+}
+
 /** Options of `PartitionedTask`. */
 export interface PartitionedTaskOptions {
   readonly rows: number;
@@ -56,7 +68,7 @@ export interface PartitionedTaskOptions {
 }
 
 /** See the module comment. */
-export class PartitionedTask {
+export class PartitionedTask implements TaskControl {
   readonly partitions: Partition[];
   readonly events: ControllerEvent[] = [];
   readonly #o: PartitionedTaskOptions;

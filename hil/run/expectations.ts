@@ -23,6 +23,8 @@ export interface RunOutcome {
   /** Member state by rig device name. */
   readonly memberStates: ReadonlyMap<string, string>;
   readonly reclaimed: number;
+  /** `blockrig meta check` at the end (task kind region). */
+  readonly metaCheck?: { readonly ok: boolean; readonly errors: readonly string[]; readonly warnings: readonly string[] } | undefined;
   /** Per device, what the live servers reported ("A: available, B: available"). */
   readonly reported: ReadonlyMap<string, string>;
   /** Outcomes of `expect.console`, in order. */
@@ -63,6 +65,15 @@ export function checkExpectations(loaded: LoadedScenario, o: RunOutcome): Expect
   for (const [name, state] of Object.entries(e.members ?? {})) {
     const actual = o.memberStates.get(name) ?? 'not a member';
     add(['expect', 'members', name], state, actual, actual === state);
+  }
+  if (e.metaCheck !== undefined) {
+    const m = o.metaCheck;
+    const actual = m === undefined ? 'meta check did not run' : `${m.ok ? 'clean' : 'not clean'}: ${m.errors.length} errors, ${m.warnings.length} warnings${m.errors.length > 0 ? ` (${m.errors.slice(0, 2).join('; ')})` : ''}`;
+    add(['expect', 'metaCheck'], e.metaCheck, actual, m !== undefined && (m.ok ? 'clean' : 'not-clean') === e.metaCheck);
+  }
+  if (e.metaWarnings !== undefined) {
+    const m = o.metaCheck;
+    add(['expect', 'metaWarnings'], `${describeRange(e.metaWarnings)} damaged copies detected and not trusted`, m === undefined ? 'meta check did not run' : `${m.warnings.length}${m.warnings.length > 0 ? `: ${m.warnings.slice(0, 2).join('; ')}` : ''}`, m !== undefined && inRange(e.metaWarnings, m.warnings.length));
   }
   if (e.reclaimed !== undefined) add(['expect', 'reclaimed'], describeRange(e.reclaimed), `${o.reclaimed} partitions`, inRange(e.reclaimed, o.reclaimed));
   for (const [name, want] of Object.entries(e.reported ?? {})) {

@@ -10,7 +10,8 @@ import type { ProcessSupervisor } from '../rig/processes.js';
 import type { RigRelay } from '../rig/relay.js';
 import type { RigServers } from '../rig/servers.js';
 import type { Fault } from '../scenario/schema.js';
-import type { PartitionedTask } from './controllers.js';
+import type { TaskControl } from './controllers.js';
+import type { RegionTask } from './region.js';
 import { seededRandom } from './workload.js';
 
 /** What happened to one fault of the scenario. */
@@ -27,7 +28,9 @@ export interface FaultRecord {
 
 /** What faults act on. */
 export interface FaultTargets {
-  readonly task: PartitionedTask;
+  readonly task: TaskControl;
+  /** The metadata region's task (task kind region), for tear-metadata. */
+  readonly region?: RegionTask;
   readonly devices: ReadonlyMap<string, BuiltDevice>;
   readonly relay: RigRelay | undefined;
   readonly servers: RigServers | undefined;
@@ -42,6 +45,7 @@ export interface FaultTargets {
 export function describeFault(f: Fault): string {
   const at = f.at.kind === 'time' ? `${f.at.ms} ms` : `${f.at.percent}%`;
   const target = 'controller' in f ? `controller ${f.controller}` : 'server' in f ? `server ${f.server}` : 'device' in f ? `device ${f.device}` : 'between the hosts';
+  if (f.action === 'tear-metadata') return `tear-metadata ${f.record === 'chunk' ? `chunk ${f.chunk}` : f.record} (${f.keepBytes} bytes landed) on device ${f.device} at ${at}`;
   const extra = f.action === 'slow-device' ? ` +${f.latency} ms` : f.action === 'corrupt' ? ` ${f.length} bytes at ${f.offset}` : f.action === 'rule' ? ` ${f.rule.kind}` : '';
   const dur = 'duration' in f && f.duration !== undefined ? ` for ${f.duration} ms` : '';
   return `${f.action} ${target}${extra}${dur} at ${at}`;
@@ -146,6 +150,11 @@ export class FaultTimeline {
       if (t.servers === undefined) throw new Error('the rig has no servers');
       if (f.action === 'kill-server') t.servers.killServer(f.server);
       else t.servers.killAgent(f.server);
+      return undefined;
+    }
+    if (f.action === 'tear-metadata') {
+      if (t.region === undefined) throw new Error('the task does not run on a metadata region');
+      t.log(`fault: ${await t.region.tearRecord(f.record, f.chunk, f.keepBytes, t.seed ^ 0x7ea2)}`);
       return undefined;
     }
     const built = t.devices.get(f.device);

@@ -11,7 +11,8 @@ import { systemClock, type Clock } from '../../src/clock.js';
 import { ProcessSupervisor } from '../rig/processes.js';
 import { Teardown } from '../rig/teardown.js';
 import type { LoadedScenario } from '../scenario/load.js';
-import { PartitionedTask, type ControllerEvent } from './controllers.js';
+import { PartitionedTask, type ControllerEvent, type TaskControl } from './controllers.js';
+import { RegionTask, type MetaCheckResult } from './region.js';
 import { checkExpectations, type ExpectationResult } from './expectations.js';
 import { FaultTimeline, type FaultRecord } from './faults.js';
 import { startServers, type RigServers } from '../rig/servers.js';
@@ -92,7 +93,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   let rig: Rig | undefined;
   let servers: RigServers | undefined;
   const serverReports: ServerReport[] = [];
-  let task: PartitionedTask | undefined;
+  let task: TaskControl | undefined;
   let timeline: FaultTimeline | undefined;
   let error: string | undefined;
   let expectations: ExpectationResult[] = [];
@@ -110,12 +111,27 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       await pattern.fill();
       log(`workload: volume filled with the seeded pattern`);
     }
-    const prepared = prepareTask(s, rig, clock);
-    log(`task ${s.task.kind}: ${prepared.describe}`);
-    const activeTask = new PartitionedTask({ rows: volume.layout.rows, partitions: s.task.partitions, controllers: s.controllers.count, leaseMs: s.controllers.leaseMs, clock, work: prepared.work });
+    let activeTask: TaskControl & { run(signal: AbortSignal): Promise<void> };
+    let prepared: ReturnType<typeof prepareTask> | undefined;
+    let region: RegionTask | undefined;
+    if (s.task.kind === 'region') {
+      const device = rig.devices.get(s.task.device);
+      if (device === undefined) throw new Error(`no device ${s.task.device}`);
+      const regionTask = new RegionTask({ device, controllers: s.controllers.count, partitions: s.task.partitions, chunkPartitions: s.task.chunkPartitions, leaseMs: s.controllers.leaseMs, seed, workDir, cliPath: options.cliPath ?? process.argv[1] ?? 'blockrig', processes, clock, log });
+      teardown.push('stop the controller processes', () => regionTask.stop());
+      await regionTask.start();
+      log(`task region: fill then verify over ${s.task.partitions} partitions by ${s.controllers.count} controller processes`);
+      region = regionTask;
+      activeTask = regionTask;
+    } else {
+      const p = prepareTask(s, rig, clock);
+      prepared = p;
+      log(`task ${s.task.kind}: ${p.describe}`);
+      activeTask = new PartitionedTask({ rows: volume.layout.rows, partitions: s.task.partitions, controllers: s.controllers.count, leaseMs: s.controllers.leaseMs, clock, work: p.work });
+    }
     task = activeTask;
     const faultsDone = new AbortController();
-    const activeTimeline = new FaultTimeline(s.faults, { task: activeTask, devices: rig.devices, relay: rig.relay, servers, processes, clock, seed, log });
+    const activeTimeline = new FaultTimeline(s.faults, { task: activeTask, ...(region === undefined ? {} : { region }), devices: rig.devices, relay: rig.relay, servers, processes, clock, seed, log });
     timeline = activeTimeline;
     const taskStart = clock.now();
     const sample = (): void => {
@@ -152,17 +168,24 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     faultsDone.abort();
     await activeTimeline.settle();
     const workloadResult = await workloadRun;
-    workload = workloadResult ?? (pattern === undefined ? undefined : await pattern.verify());
+    const verified = region?.verified;
+    workload = workloadResult ?? (pattern !== undefined ? await pattern.verify() : verified === undefined ? undefined : { kind: 'region', writesDuringTask: 0, bytesVerified: verified.bytes, verified: verified.ok, problem: verified.ok ? undefined : verified.detail });
     if (workload !== undefined) log(`workload ${workload.kind}: ${workload.writesDuringTask} writes during the task, ${workload.verified ? `verified ${workload.bytesVerified} bytes` : `NOT verified: ${workload.problem ?? ''}`}`);
     if (abort.signal.aborted) throw abort.signal.reason instanceof Error ? abort.signal.reason : new Error('aborted');
     const afterCheckSectors = s.expect.consistent === undefined ? undefined : await checkConsistency(rig, log);
+    let metaCheck: MetaCheckResult | undefined;
+    if (region !== undefined) {
+      metaCheck = await region.check();
+      log(`meta check: ${metaCheck.ok ? 'clean' : 'NOT clean'}, ${metaCheck.errors.length} errors, ${metaCheck.warnings.length} warnings${[...metaCheck.errors, ...metaCheck.warnings].map((m) => `\n  ${m}`).join('')}`);
+    }
     const consoleAnswers = await askConsole(rig, s.expect.console ?? [], log);
     const reported = servers === undefined ? new Map<string, string>() : await awaitReports(servers, s.expect.reported ?? {}, clock, serverReports, log);
     expectations = checkExpectations(loaded, {
       task: taskError === undefined ? 'completed' : 'failed',
       taskError,
       taskMs,
-      mismatchSectors: prepared.mismatchSectors(),
+      mismatchSectors: prepared?.mismatchSectors() ?? 0,
+      metaCheck,
       afterCheckSectors,
       workload,
       volumeState: volume.volumeState,

@@ -35,6 +35,7 @@ function throttle(rate: number | undefined, rowBytes: number, clock: Clock): (ro
 export function prepareTask(s: Scenario, rig: Rig, clock: Clock): PreparedTask {
   const volume = rig.volume;
   const task = s.task;
+  if (task.kind === 'region') throw new Error('a region task is run by controller processes (region.ts), not as step work');
   const wait = throttle(task.rate, volume.layout.chunkSize, clock);
   if (task.kind === 'rebuild') {
     const replacement = rig.devices.get(task.with);

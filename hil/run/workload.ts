@@ -13,7 +13,8 @@ import { findProgram, type ProcessSupervisor } from '../rig/processes.js';
 
 /** What a workload reports at the end. */
 export interface WorkloadResult {
-  readonly kind: 'pattern' | 'fio';
+  /** region: the verify task the controller processes ran over the region task's data set. */
+  readonly kind: 'pattern' | 'fio' | 'region';
   readonly writesDuringTask: number;
   readonly bytesVerified: number;
   /** True when every byte read back as written. */

@@ -138,6 +138,20 @@ const taskSchema = z.discriminatedUnion('kind', [
     repair: z.boolean().default(true),
     partitions: z.number().int().min(1).max(4096).default(16),
   }),
+  z.strictObject({
+    /**
+     * A task on a metadata region, run by real controller processes: the harness formats the region on
+     * `device` with `blockrig meta format`, starts `controllers.count` `blockrig controller run` processes on
+     * it, submits a `fill` task with `blockrig task submit --meta --wait` (its data set is the device after
+     * the region), then a `verify` task with the same seed; `blockrig meta check` runs at the end.
+     */
+    kind: z.literal('region'),
+    /** Rig device (kind file) holding the metadata region and the task's data. */
+    device: deviceName,
+    partitions: z.number().int().min(1).max(4096).default(32),
+    /** Partitions per chunk record (per claim). */
+    chunkPartitions: z.number().int().min(1).max(800).default(4),
+  }),
 ]);
 
 /** When a fault fires: `at: 500ms` after the task starts, or `at: 40%` of the task's partitions complete. */
@@ -194,6 +208,20 @@ export const faultSchema = z.discriminatedUnion('action', [
   z.strictObject({ action: z.literal('kill-server'), server: serverId, ...at }),
   /** SIGKILL of the agent registered with that server (`cluster up` starts it again after its retry delay). */
   z.strictObject({ action: z.literal('kill-agent'), server: serverId, ...at }),
+  /**
+   * A torn write of a metadata record (task kind region): the record's next version (sequence + 1, to the
+   * copy it overwrites, the older one) lands only for its first `keepBytes`; the rest of the block is
+   * seeded random bytes, as a power cut mid-write leaves it. The newest copy stays as it was.
+   */
+  z.strictObject({
+    action: z.literal('tear-metadata'),
+    device: deviceName,
+    record: z.enum(['superblock', 'task', 'chunk']),
+    /** Chunk record index of the task (record: chunk). */
+    chunk: z.number().int().nonnegative().default(0),
+    keepBytes: size.default(512),
+    ...at,
+  }),
   /** Takes the link between the hosts down (servers.hosts), for `duration` or to the end of the task. */
   z.strictObject({ action: z.literal('cut-link'), ...at, ...forDuration }),
 ]);
@@ -218,6 +246,10 @@ const expectSchema = z.strictObject({
   reclaimed: countRange.optional(),
   /** Console commands sent after the task, each with a regular expression its answer must match. */
   console: z.array(z.strictObject({ send: z.string(), match: z.string().min(1) })).optional(),
+  /** `blockrig meta check` on the region (task kind region): clean (no errors; warnings allowed) or not. */
+  metaCheck: z.enum(['clean', 'not-clean']).optional(),
+  /** Warnings of `meta check`: damaged copies detected and not trusted because their twin is valid. */
+  metaWarnings: countRange.optional(),
   /** Device availability as every live server reports it (needs `servers`); waited for up to 15 s. */
   reported: z.record(deviceName, z.enum(['available', 'unavailable'])).optional(),
 });
@@ -280,6 +312,14 @@ function checkReferences(s: z.output<typeof scenarioObject>, ctx: z.RefinementCt
     if (s.task.member >= s.volume.members.length) ctx.addIssue({ code: 'custom', path: ['task', 'member'], message: `the volume has members 0-${s.volume.members.length - 1}` });
     claim(s.task.with, ['task', 'with']);
   }
+  if (s.task.kind === 'region') {
+    claim(s.task.device, ['task', 'device']);
+    const d = names.get(s.task.device);
+    if (d !== undefined && d.kind !== 'file') ctx.addIssue({ code: 'custom', path: ['task', 'device'], message: `the metadata region's device is opened by the controller processes by path: device "${d.name}" is ${d.kind}, make it kind: file` });
+  }
+  const regionTask = s.task.kind === 'region';
+  if (!regionTask && s.expect.metaCheck !== undefined) ctx.addIssue({ code: 'custom', path: ['expect', 'metaCheck'], message: 'metaCheck needs task kind: region' });
+  if (!regionTask && s.expect.metaWarnings !== undefined) ctx.addIssue({ code: 'custom', path: ['expect', 'metaWarnings'], message: 'metaWarnings needs task kind: region' });
   s.faults.forEach((f, i) => {
     if (f.action === 'cut-link') {
       if (s.servers?.hosts !== true) ctx.addIssue({ code: 'custom', path: ['faults', i, 'action'], message: 'cut-link needs servers: { hosts: true }' });
@@ -296,6 +336,7 @@ function checkReferences(s: z.output<typeof scenarioObject>, ctx: z.RefinementCt
       return;
     }
     ref(f.device, ['faults', i, 'device']);
+    if (f.action === 'tear-metadata' && (s.task.kind !== 'region' || s.task.device !== f.device)) ctx.addIssue({ code: 'custom', path: ['faults', i, 'device'], message: `tear-metadata acts on the metadata region: needs task kind: region on device "${f.device}"` });
     const d = names.get(f.device);
     if (f.action === 'power-cycle' && d !== undefined && d.power === undefined) ctx.addIssue({ code: 'custom', path: ['faults', i, 'device'], message: `device "${f.device}" has no power channel: give it power: N` });
     if (f.action === 'kill-export' && d !== undefined && d.kind !== 'nbdkit' && d.kind !== 'qemu-nbd') ctx.addIssue({ code: 'custom', path: ['faults', i, 'device'], message: `device "${f.device}" is ${d.kind}; only nbdkit and qemu-nbd devices have an export process` });

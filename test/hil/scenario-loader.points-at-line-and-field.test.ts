@@ -98,6 +98,16 @@ describe('scenario loader', () => {
     expect(problems(withOne)).toEqual([expect.stringMatching(/^s\.yaml:16:\d+: faults\.0\.server: there are servers A-A/)]);
   });
 
+  it('refuses metadata faults and checks without a region task, and a region on a device the controller processes cannot open by path', () => {
+    const text = VALID.replace('- { action: kill-controller, controller: 0, at: 50% }', '- { action: tear-metadata, device: d1, record: chunk, at: 50% }').replace('  task: completed', '  task: completed\n  metaCheck: clean');
+    expect(problems(text)).toEqual([
+      expect.stringMatching(/^s\.yaml:18:3: expect\.metaCheck: metaCheck needs task kind: region/),
+      expect.stringMatching(/^s\.yaml:15:\d+: faults\.0\.device: tear-metadata acts on the metadata region: needs task kind: region on device "d1"/),
+    ]);
+    const region = VALID.replace('{ name: d2, kind: file, size: 4MiB }', '{ name: d2, kind: memory, size: 4MiB }').replace('  kind: rebuild\n  member: 1\n  with: d2', '  kind: region\n  device: d2');
+    expect(problems(region)).toEqual([expect.stringMatching(/^s\.yaml:12:3: task\.device: the metadata region's device is opened by the controller processes by path: device "d2" is memory, make it kind: file/)]);
+  });
+
   it('refuses console checks without a console and patterns that are not regular expressions', () => {
     const found = problems(VALID.replace('  task: completed', '  task: completed\n  console:\n    - { send: drives, match: "drive (" }'));
     expect(found).toContainEqual(expect.stringMatching(/^s\.yaml:18:3: expect\.console: console checks need rig\.serial\.console/));

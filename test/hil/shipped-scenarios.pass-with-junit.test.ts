@@ -35,7 +35,7 @@ describe('shipped HIL scenarios', () => {
   const dir = tempDir('blockrig-hil-shipped-');
 
   it('are all there', () => {
-    expect(files).toEqual(expect.arrayContaining(['rebuild-under-controller-kill.yaml', 'rebuild-while-second-member-flaps.yaml', 'network-partition-between-clusters.yaml', 'scrub-repairs-silent-corruption.yaml', 'server-failover-mid-task.yaml', 'slow-member-during-rebuild.yaml', 'torn-member-write-during-rebuild.yaml']));
+    expect(files).toEqual(expect.arrayContaining(['rebuild-under-controller-kill.yaml', 'rebuild-while-second-member-flaps.yaml', 'network-partition-between-clusters.yaml', 'scrub-repairs-silent-corruption.yaml', 'server-failover-mid-task.yaml', 'slow-member-during-rebuild.yaml', 'torn-member-write-during-rebuild.yaml', 'metadata-torn-write.yaml']));
   });
 
   for (const file of files) {
@@ -74,6 +74,13 @@ describe('shipped HIL scenarios', () => {
       if (scenario.servers !== undefined) {
         // Both servers were there at the start; what the survivors reported is on the page.
         expect(page).toContain('Device states reported by the servers');
+      }
+      if (scenario.task.kind === 'region') {
+        // Real controller processes worked the task over a region that meta format made, and meta check ran.
+        expect(page).toContain(' meta format ');
+        for (let id = 0; id < scenario.controllers.count; id++) expect(page).toMatch(new RegExp(`controller:${id} \\(pid \\d+\\)`));
+        expect(page).toContain(`controller run --meta`);
+        expect(page).toContain(' meta check ');
       }
       if (scenario.servers?.hosts === true) {
         // The run log names the namespaces it made; they are gone.
