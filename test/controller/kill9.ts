@@ -58,12 +58,19 @@ export async function fillUnderKills(dev: string, dir: string, seed: number): Pr
 
   const region = await MetadataRegion.open(await openDevice(dev, { readOnly: true }));
   const finished = async (): Promise<boolean> => (await findTask(region, taskId)).task.state === TaskState.Finished;
-  // Kill a random live controller every 0.5-2.5 s and start a replacement, while the fill runs.
+  // Kill random live controllers at random times and start replacements, while the fill runs. The first
+  // victims are picked among controllers holding a chunk claim (per their audit), so that a reclaim must
+  // happen; later ones may be anywhere.
   for (let kills = 0; kills < 8 && !(await finished()); kills++) {
-    await new Promise((r) => setTimeout(r, kills === 0 ? 300 + random() * 300 : 500 + random() * 2000));
+    await new Promise((r) => setTimeout(r, 200 + random() * (kills < 2 ? 400 : 2000)));
     const live = controllers.filter((c) => c.proc.child.exitCode === null && c.proc.child.signalCode === null);
-    const victim = live[Math.floor(random() * live.length)];
-    if (victim?.proc.child.pid === undefined) continue;
+    const holders = live.filter((c) => holdsClaim(c.audit));
+    const pool = kills < 2 ? holders : live;
+    const victim = pool[Math.floor(random() * pool.length)];
+    if (victim?.proc.child.pid === undefined) {
+      kills--;
+      continue;
+    }
     killedAt.set(victim.proc.child.pid, hostMonotonicMs());
     victim.proc.child.kill('SIGKILL');
     await victim.proc.exited;
@@ -141,4 +148,15 @@ function reclaimedChunks(audits: readonly string[], taskId: string, killedAt: Re
     if (killedAt.has(pid)) orphaned.push({ chunk, pid, at });
   }
   return orphaned.filter((o) => lines.some((l) => l.type === 'claimed' && l.chunk === o.chunk && l.pid !== o.pid && l.at > o.at)).length;
+}
+
+/** True when the audit file shows a chunk claimed and not yet released. */
+function holdsClaim(audit: string): boolean {
+  if (!existsSync(audit)) return false;
+  let open = 0;
+  for (const l of readFileSync(audit, 'utf8').split('\n')) {
+    if (l.includes('"type":"claimed"')) open++;
+    if (l.includes('"type":"released"')) open--;
+  }
+  return open > 0;
 }
