@@ -9,6 +9,8 @@ const COMMANDS = [
   ['start'],
   ['status'],
   ['devices'],
+  ['volumes'],
+  ['controllers'],
   ['agents'],
   ['servers'],
   ['events'],

@@ -217,6 +217,13 @@ describe('dashboard in Chromium', () => {
     expect([missing.status, missing.body.error.code]).toEqual([404, 'BLOCKRIG_E_NOT_FOUND']);
     const listed = await serverB.get<{ volumes: { cluster: string; name: string; state: string }[] }>('/api/v1/volumes');
     expect(listed.volumes.map((v) => [v.cluster, v.name, v.state])).toEqual([['c2', 'mirror', 'degraded']]);
+    // The CLI shows the same (blockrig volumes), as a table and as JSON.
+    const env = { BLOCKRIG_PASSWORD: TEST_PASSWORD, BLOCKRIG_SERVER: '' };
+    const table = runCli(['volumes', '--server', serverB.url], { env });
+    expect(table.status, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/c2\s+mirror \(raid1\)\s+degraded\s+1\s+d1\s+failed/);
+    const json = runCli(['volumes', '--server', serverB.url, '--cluster', 'c2', '--json'], { env });
+    expect((JSON.parse(json.stdout) as { volumes: { members: { state: string }[] }[] }).volumes[0]?.members.map((m) => m.state)).toEqual(['in-sync', 'failed']);
   });
 
   it('shows a device going unavailable by push', async () => {

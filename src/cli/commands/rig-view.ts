@@ -1,6 +1,7 @@
 /**
  * Read-only operator commands over a server's API, with failover between servers: `blockrig status`
- * (servers, clusters, pairs, tasks at a glance), `devices`, `agents`, `servers` and `events`.
+ * (servers, clusters, pairs, tasks at a glance), `devices`, `agents`, `servers` and `events`; `volumes` and
+ * `controllers` are in `rig-volumes.ts`.
  * Tables for people, `--json` for scripts (the API's own records, secrets never included).
  */
 import type { Command } from 'commander';
@@ -11,6 +12,7 @@ import { followEvents } from '../client/event-stream.js';
 import { clientFor, withConnectionOptions } from '../client/connection.js';
 import { action, parseArgs, type CommandModule } from '../command.js';
 import { printFields, printJson, printTable } from '../output.js';
+import { registerVolumeViews } from './rig-volumes.js';
 
 const ClustersSchema = z.object({ clusters: z.array(ClusterViewSchema) });
 const AgentsSchema = z.object({ agents: z.array(AgentViewSchema) });
@@ -55,6 +57,8 @@ export const rigViewCommands: CommandModule = (program) => {
         DEVICES: (c) => `${c.availableCount}/${c.deviceCount} available`,
         'PAIRS ALIVE': (c) => `${agents.agents.filter((a) => a.clusterId === c.id && a.alive).length}`,
         META: (c) => c.config?.meta ?? '-',
+        VOLUMES: (c) => c.volumes.map((v) => `${v.name} ${v.state}`).join(', ') || '-',
+        CONTROLLERS: (c) => (c.config?.meta === undefined ? '-' : `${c.controllers.filter((h) => h.role === 'controller' && h.live).length} live`),
         'LAST CHANGE': (c) => c.seq,
       });
     }),
@@ -71,6 +75,8 @@ export const rigViewCommands: CommandModule = (program) => {
         printTable(rows, { CLUSTER: (r) => r.cluster, DEVICE: (r) => r.name, URI: (r) => r.uri ?? '-', AVAILABLE: (r) => yesNo(r.available), ERRORS: (r) => r.errors, SINCE: (r) => r.since, REASON: (r) => r.reason });
       }),
     );
+
+  registerVolumeViews(program, examples);
 
   register(program, 'agents', "the agents registered with a server (that server's pairs) and their health", examples('blockrig agents', 'blockrig agents --json')).action(
     action(async (opts: { json?: boolean }, cmd: Command) => {
