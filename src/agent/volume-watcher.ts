@@ -38,7 +38,6 @@ export function volumeView(stored: StoredVolume, devices: readonly DeviceConfig[
     }),
     spares: entry.config.spares.map((uri) => ({ uri, device: deviceOf(uri) })),
     rebuildPaused: entry.rebuildPaused,
-    updatedAt: new Date(entry.updatedAt).toISOString(),
   };
 }
 

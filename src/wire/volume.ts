@@ -36,8 +36,8 @@ export const VolumeViewSchema = z.strictObject({
   members: z.array(VolumeMemberViewSchema),
   spares: z.array(z.strictObject({ uri: z.string(), device: z.string().nullable() })),
   rebuildPaused: z.boolean(),
-  /** Wall-clock ISO time of the table's last update of this volume. */
-  updatedAt: z.string(),
+  // No update time: the serving process rewrites its state record every poll, and a view that changed
+  // with it would be stored and transmitted as a change every probe interval.
 });
 /** A volume view. */
 export type VolumeView = z.infer<typeof VolumeViewSchema>;

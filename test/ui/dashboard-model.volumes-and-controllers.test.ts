@@ -17,7 +17,6 @@ const volume = (name: string, state: VolumeView['state'], memberStates: VolumeVi
   members: memberStates.map((s, index) => ({ index, uri: `/x/d${index}.img`, device: `d${index}`, state: s, reason: null, readErrors: 0, writeErrors: 0, rebuild: null })),
   spares: [],
   rebuildPaused: false,
-  updatedAt: at,
 });
 
 const snapshot: Snapshot = {
