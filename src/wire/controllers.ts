@@ -11,7 +11,7 @@ export const ControllerViewSchema = z.strictObject({
   pid: z.number().int().nonnegative(),
   /** `controller` runs partitions; `client` is a driver process (a task's initiator). */
   role: z.enum(['controller', 'client']),
-  /** The slot's state as the region names it (`JOINING`, `LIVE`). */
+  /** The slot's state as the region names it (`joining`, `live`). */
   state: z.string(),
   /** True while the slot's heartbeat keeps changing, as the reading agent observes it (delta lease). */
   live: z.boolean(),

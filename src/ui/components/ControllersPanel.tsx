@@ -42,7 +42,7 @@ export function ControllersPanel({ controllers, hasRegion }: ControllersPanelPro
               <td>
                 <span class={`dot ${c.live ? 'ok' : 'bad'}`} />
                 {c.live ? 'live' : 'not live (heartbeat stopped)'}
-                {c.state === 'LIVE' ? null : <span class="muted"> ({c.state.toLowerCase()})</span>}
+                {c.state.toLowerCase() === 'live' ? null : <span class="muted"> ({c.state.toLowerCase()})</span>}
               </td>
               <td>{c.running === null ? 'idle' : `task ${c.running.taskId}${c.running.chunk === null ? ' (task record)' : `, chunk ${c.running.chunk}`}`}</td>
             </tr>
