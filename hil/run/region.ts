@@ -74,16 +74,19 @@ export class RegionTask implements TaskControl {
     return this.#progress;
   }
 
-  /** Partitions started by more than one controller incarnation (taken over from a dead or stalled one). */
+  /**
+   * Claims of the fill task (chunks of `chunkPartitions` partitions) taken by more than one controller
+   * incarnation: taken over from a dead or stalled holder (a chunk is claimed again only then).
+   */
   get reclaimed(): number {
-    const runners = new Map<number, Set<string>>();
+    const holders = new Map<number, Set<string>>();
     for (const r of this.#audit()) {
-      if (r.type !== 'partition-start' || r.taskId !== this.#fillId) continue;
-      const set = runners.get(r.partition) ?? new Set<string>();
+      if (r.type !== 'claimed' || r.taskId !== this.#fillId) continue;
+      const set = holders.get(r.chunk) ?? new Set<string>();
       set.add(`${r.controller}/${r.incarnation}`);
-      runners.set(r.partition, set);
+      holders.set(r.chunk, set);
     }
-    return [...runners.values()].filter((s) => s.size > 1).length;
+    return [...holders.values()].filter((s) => s.size > 1).length;
   }
 
   /** The verify task's outcome, once it ran. */
@@ -115,7 +118,9 @@ export class RegionTask implements TaskControl {
   async start(): Promise<void> {
     const o = this.#o;
     const hb = Math.max(50, Math.round(o.leaseMs));
-    const io = 2 * hb;
+    // A generous I/O timeout: on a shared CI machine a renewal can wait for the CPU, and a process that
+    // cannot renew in time fences itself (exit BLOCKRIG_E_LEASE_LOST), which is not what a scenario tests.
+    const io = Math.max(1000, 2 * hb);
     const renew = 2 * hb + io;
     const dead = Math.ceil(1.1 * (renew + 2 * io));
     await this.#run('meta-format', ['meta', 'format', this.#image, '--controllers', String(o.controllers + 2), '--tasks', '2', '--max-chunks', String(Math.ceil(o.partitions / o.chunkPartitions)), '--heartbeat-ms', String(hb), '--io-timeout-ms', String(io), '--renew-timeout-ms', String(renew), '--host-dead-ms', String(dead), '--label', 'hil']);
