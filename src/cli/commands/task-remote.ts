@@ -6,7 +6,7 @@
  * is given; subcommands only the server path has (`pause`, `resume`, `watch`) are added here.
  */
 import { randomUUID } from 'node:crypto';
-import { Option, type Command } from 'commander';
+import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { InvalidArgumentError, UnsupportedError } from '../../errors.js';
 import { partitionCells, TaskKindSchema, TaskListSchema, TaskRecordSchema, TaskStateSchema, taskProgress, type TaskRecord } from '../../wire/index.js';
@@ -67,10 +67,9 @@ function subcommand(parent: Command, name: string, create: (c: Command) => Comma
     create(withConnectionOptions(parent.command(name))).action(run as (...args: unknown[]) => Promise<void>);
     return;
   }
-  const has = (flag: string): boolean => existing.options.some((o) => o.long === flag);
-  if (!has('--server')) withConnectionOptions(existing);
-  if (!has('--cluster')) existing.option('--cluster <id>', 'with --server: the cluster that runs the task');
-  if (!has('--arg')) existing.option('--arg <name=value>', 'with --server: a task argument; repeat it', collect);
+  const has = (flag: string | undefined): boolean => existing.options.some((o) => o.long === flag);
+  // The server form's options (connection, --cluster, --state, ...) join the region form's, once each.
+  for (const option of create(withConnectionOptions(new Command(name))).options) if (!has(option.long)) existing.addOption(option);
   existing.hook('preAction', async (_this, actionCommand) => {
     if (!viaServer(actionCommand)) return;
     await (run as (...args: unknown[]) => Promise<void>)(...(actionCommand.processedArgs as unknown[]), actionCommand.opts(), actionCommand);
