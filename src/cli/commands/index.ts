@@ -15,5 +15,6 @@ import { startCommand } from './start.js';
 import { taskCommands } from './task.js';
 import { taskRemoteCommands } from './task-remote.js';
 import { volumeCommands } from './volume.js';
+import { volumeRemoteCommands } from './volume-remote.js';
 
-export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands, nbdCommands, serverCommands, agentCommands, clusterCommands, volumeCommands, rigViewCommands, metaCommands, controllerCommands, taskCommands, taskRemoteCommands, hilCommands, completionCommand];
+export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands, nbdCommands, serverCommands, agentCommands, clusterCommands, volumeCommands, volumeRemoteCommands, rigViewCommands, metaCommands, controllerCommands, taskCommands, taskRemoteCommands, hilCommands, completionCommand];

@@ -6,11 +6,12 @@
  * is given; subcommands only the server path has (`pause`, `resume`, `watch`) are added here.
  */
 import { randomUUID } from 'node:crypto';
-import { Command, Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import { InvalidArgumentError, UnsupportedError } from '../../errors.js';
 import { partitionCells, TaskKindSchema, TaskListSchema, TaskRecordSchema, TaskStateSchema, taskProgress, type TaskRecord } from '../../wire/index.js';
-import { clientFor, collect, withConnectionOptions } from '../client/connection.js';
+import { clientFor, collect } from '../client/connection.js';
+import { subcommand } from '../client/server-form.js';
 import { exitStatusOf, taskError, watchTask } from '../client/task-watch.js';
 import { action, parseArgs, type CommandModule } from '../command.js';
 import { printFields, printJson, printTable, reportError } from '../output.js';
@@ -52,29 +53,6 @@ function printTask(t: TaskRecord): void {
   });
   const cells = partitionCells(taskProgress(t));
   if (cells.length > 0) printTable(cells, { PARTITION: (c) => c.index, STATE: (c) => c.state, OWNER: (c) => c.owner ?? '-' });
-}
-
-/** True when this invocation should go through the servers. */
-function viaServer(cmd: Command): boolean {
-  const opts = cmd.optsWithGlobals();
-  return (Array.isArray(opts.server) && opts.server.length > 0) || (opts.meta === undefined && (process.env.BLOCKRIG_SERVER ?? '') !== '');
-}
-
-/** Finds `name` under `parent`, or creates it with `create`; an existing one gets `--server` and defers to `run` when it is used. */
-function subcommand(parent: Command, name: string, create: (c: Command) => Command, run: (...args: never[]) => Promise<void>): void {
-  const existing = parent.commands.find((c) => c.name() === name);
-  if (!existing) {
-    create(withConnectionOptions(parent.command(name))).action(run as (...args: unknown[]) => Promise<void>);
-    return;
-  }
-  const has = (flag: string | undefined): boolean => existing.options.some((o) => o.long === flag);
-  // The server form's options (connection, --cluster, --state, ...) join the region form's, once each.
-  for (const option of create(withConnectionOptions(new Command(name))).options) if (!has(option.long)) existing.addOption(option);
-  existing.hook('preAction', async (_this, actionCommand) => {
-    if (!viaServer(actionCommand)) return;
-    await (run as (...args: unknown[]) => Promise<void>)(...(actionCommand.processedArgs as unknown[]), actionCommand.opts(), actionCommand);
-    process.exit(process.exitCode ?? 0);
-  });
 }
 
 const SubmitOptions = z.object({

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { openDevice } from '../../../drivers/index.js';
 import { systemClock } from '../../clock.js';
+import { InvalidArgumentError } from '../../errors.js';
 import { parseListenAddress, formatNbdUri } from '../../nbd/address.js';
 import { NbdServer } from '../../nbd/server.js';
 import { formatRate, formatSize, parseSize } from '../../units.js';
@@ -50,6 +51,14 @@ function progress(what: string, json: boolean): RowProgress {
     shown = tenth;
     process.stderr.write(`${what}: ${Math.floor((done * 100) / Math.max(1, total))}% (${done}/${total} rows)\n`);
   };
+}
+
+/** The volume table to act on; without one the command must go through a server. */
+function requireMeta(meta: string | undefined): string {
+  if (meta === undefined || meta === '') {
+    throw new InvalidArgumentError('give the metadata device holding the volume table with --meta URI, or go through a server with --server URL --cluster ID', { details: { field: 'meta' } });
+  }
+  return meta;
 }
 
 function printStatus(stored: StoredVolume, json: boolean): void {
@@ -137,14 +146,15 @@ export const volumeCommands: CommandModule = (program: Command) => {
     .command('fail')
     .description('mark a member failed (refused when the volume would lose data); a serving controller stops using it')
     .argument('<name>', 'volume name')
-    .requiredOption('--meta <uri>', 'metadata device holding the volume table')
+    .option('--meta <uri>', 'metadata device holding the volume table (or --server URL, see below)')
     .requiredOption('--member <n>', 'member number (0-based)')
     .option('--json', 'print the stored volume as JSON')
-    .addHelpText('after', '\nExamples:\n  blockrig volume fail v5 --meta meta.img --member 1')
+    .addHelpText('after', '\nExamples:\n  blockrig volume fail v5 --meta meta.img --member 1\n  blockrig volume fail v5 --member 1 --cluster c1 --server http://127.0.0.1:8080')
     .action(
-      action(async (name: string, o: { meta: string; member: string; json?: boolean }) => {
+      action(async (name: string, o: { meta?: string; member: string; json?: boolean }) => {
+        const meta = requireMeta(o.meta);
         const index = parseArgs(memberIndex, o.member, 'member');
-        printStatus(await withTable(o.meta, (t) => failStoredMember(t, name, index)), o.json === true);
+        printStatus(await withTable(meta, (t) => failStoredMember(t, name, index)), o.json === true);
       }),
     );
 
@@ -152,15 +162,16 @@ export const volumeCommands: CommandModule = (program: Command) => {
     .command('replace')
     .description('put a new device in the slot of a failed member; a serving controller rebuilds it online, or run volume rebuild')
     .argument('<name>', 'volume name')
-    .requiredOption('--meta <uri>', 'metadata device holding the volume table')
+    .option('--meta <uri>', 'metadata device holding the volume table (or --server URL, see below)')
     .requiredOption('--member <n>', 'member number (0-based)')
     .requiredOption('--with <uri>', 'the replacement device')
     .option('--json', 'print the stored volume as JSON')
-    .addHelpText('after', '\nExamples:\n  blockrig volume replace v5 --meta meta.img --member 1 --with d.img')
+    .addHelpText('after', '\nExamples:\n  blockrig volume replace v5 --meta meta.img --member 1 --with d.img\n  blockrig volume replace v5 --member 1 --with d3 --cluster c1 --server http://127.0.0.1:8080')
     .action(
-      action(async (name: string, o: { meta: string; member: string; with: string; json?: boolean }) => {
+      action(async (name: string, o: { meta?: string; member: string; with: string; json?: boolean }) => {
+        const meta = requireMeta(o.meta);
         const index = parseArgs(memberIndex, o.member, 'member');
-        printStatus(await withTable(o.meta, (t) => replaceStoredMember(t, name, index, o.with, open)), o.json === true);
+        printStatus(await withTable(meta, (t) => replaceStoredMember(t, name, index, o.with, open)), o.json === true);
       }),
     );
 
