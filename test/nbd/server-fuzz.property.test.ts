@@ -86,7 +86,8 @@ const optionArb = fc.oneof(
 
 const requestArb = fc
   .record({
-    type: fc.oneof(fc.constantFrom(Command.Read, Command.Write, Command.Flush, Command.Trim, Command.WriteZeroes, Command.BlockStatus), fc.integer({ min: 0, max: 0xffff })),
+    type: fc.oneof(fc.constantFrom(Command.Read, Command.Write, Command.Flush, Command.Trim, Command.WriteZeroes, Command.BlockStatus), fc.integer({ min: 0, max: 0xffff }).filter((t) => t !== Command.Disconnect)),
+    // DISC is the one request with no reply; a conversation that disconnects first would have nothing to check.
     flags: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff })),
     offset: fc.oneof(fc.integer({ min: 0, max: 8 * MiB }).map((n) => n - (n % 512)), fc.integer({ min: 0, max: 2 ** 40 })),
     length: fc.oneof(fc.constantFrom(0, 512, 4096, 65536), fc.integer({ min: 0, max: 70000 })),
