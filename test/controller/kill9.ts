@@ -62,7 +62,8 @@ export async function fillUnderKills(dev: string, dir: string, seed: number): Pr
   // victims are picked among controllers holding a chunk claim (per their audit), so that a reclaim must
   // happen; later ones may be anywhere.
   for (let kills = 0; kills < 8 && !(await finished()); kills++) {
-    await new Promise((r) => setTimeout(r, 200 + random() * (kills < 2 ? 400 : 2000)));
+    // The first two victims are looked for every ~100 ms, so that a fast fill cannot finish between looks.
+    await new Promise((r) => setTimeout(r, kills < 2 ? 50 + random() * 100 : 200 + random() * 2000));
     const live = controllers.filter((c) => c.proc.child.exitCode === null && c.proc.child.signalCode === null);
     const holders = live.filter((c) => holdsClaim(c.audit));
     const pool = kills < 2 ? holders : live;
