@@ -9,7 +9,8 @@
  * the inner device's availability: it is available when the inner device is and no fault holds it offline.
  */
 import { BlockDeviceBase } from './base.js';
-import { ActiveRule, parseFaultRule, seededRandom, type FaultOp, type FaultRule, type FaultRuleInput } from './fault-rules.js';
+import { ActiveRule, parseFaultRule, type FaultOp, type FaultRule, type FaultRuleInput } from './fault-rules.js';
+import { seededRandom } from '../src/random.js';
 import type { DriverDescriptor } from './registry.js';
 import type { BlockDevice, OpenOptions, ReadOptions } from './types.js';
 import type { DeviceUri } from './uri.js';

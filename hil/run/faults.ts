@@ -12,7 +12,7 @@ import type { RigServers } from '../rig/servers.js';
 import type { Fault } from '../scenario/schema.js';
 import type { TaskControl } from './controllers.js';
 import type { RegionTask } from './region.js';
-import { seededRandom } from './workload.js';
+import { seededRandom } from '../../src/random.js';
 
 /** What happened to one fault of the scenario. */
 export interface FaultRecord {

@@ -19,7 +19,7 @@ import { MetadataRegion } from '../../src/metadata/region.js';
 import type { BuiltDevice } from '../rig/devices.js';
 import type { ProcessSupervisor, RigProcess } from '../rig/processes.js';
 import type { ControllerEvent, ControllerState, TaskControl } from './controllers.js';
-import { seededRandom } from './workload.js';
+import { seededRandom } from '../../src/random.js';
 
 /** Options of `RegionTask`. */
 export interface RegionTaskOptions {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { BlockDevice } from '../../drivers/types.js';
 import type { Clock } from '../../src/clock.js';
 import { NbdServer } from '../../src/nbd/server.js';
+import { seededRandom } from '../../src/random.js';
 import { findProgram, type ProcessSupervisor } from '../rig/processes.js';
 
 /** What a workload reports at the end. */
@@ -23,17 +24,6 @@ export interface WorkloadResult {
   readonly problem: string | undefined;
 }
 
-/** A small fast PRNG (mulberry32): the same seed gives the same sequence on every machine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Fills `out` with the bytes of block `block` at generation `gen` under `seed`. */
 function fillBlock(out: Buffer, seed: number, block: number, gen: number): void {

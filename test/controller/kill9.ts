@@ -13,7 +13,7 @@ import { TaskState } from '../../src/metadata/task-record.js';
 import { findTask, parseTaskId } from '../../src/tasks/progress.js';
 import { CLI_PATH, runCli } from '../support/cli.js';
 import { startProcess, stopProcess, waitFor, type TestProcess } from '../support/processes.js';
-import { seededRandom } from './sim/world.js';
+import { seededRandom } from '../../src/random.js';
 
 /** Partitions of the fill. */
 export const PARTITIONS = 4096;

@@ -12,7 +12,8 @@ import { RegionLayout } from '../../../src/metadata/layout.js';
 import { MetadataRegion } from '../../../src/metadata/region.js';
 import { defaultTaskKinds } from '../../../src/tasks/kinds.js';
 import { submitTask, waitForTask, type Completion } from '../../../src/tasks/lifecycle.js';
-import { DriftClock, Medium, SimDevice, SimProcess, WorldClock, seededRandom, type IoModel } from './world.js';
+import { seededRandom } from '../../../src/random.js';
+import { DriftClock, Medium, SimDevice, SimProcess, WorldClock, type IoModel } from './world.js';
 
 /** A fault at a virtual time. Target -1 is the initiator. */
 export interface Fault {

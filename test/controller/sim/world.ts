@@ -8,17 +8,6 @@ import { BlockDeviceBase, NO_CAPABILITIES } from '../../../drivers/base.js';
 import { MemoryStore } from '../../../drivers/memory.js';
 import { flushMicrotasks, type Clock } from '../../../src/clock.js';
 
-/** A seeded pseudo-random generator (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A write that landed on the medium, for the checkers. */
 export interface LandedWrite {
