@@ -121,3 +121,14 @@ export class ManualClock implements Clock {
 export async function flushMicrotasks(turns = 20): Promise<void> {
   for (let i = 0; i < turns; i++) await Promise.resolve();
 }
+
+/**
+ * Runs `step` now and then again every `intervalMs` of `clock` time, until `signal` aborts. The step
+ * handles its own errors; an abort ends the wait at once.
+ */
+export async function repeatEvery(clock: Clock, intervalMs: number, signal: AbortSignal, step: () => Promise<unknown>): Promise<void> {
+  while (!signal.aborted) {
+    await step();
+    await clock.sleep(intervalMs, signal).catch(() => undefined);
+  }
+}

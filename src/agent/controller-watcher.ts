@@ -7,7 +7,7 @@
  * which stores it as a change like a device's state.
  */
 import { openDevice } from '../../drivers/index.js';
-import type { Clock } from '../clock.js';
+import { repeatEvery, type Clock } from '../clock.js';
 import { LivenessTracker } from '../controller/liveness.js';
 import { HostRole, HostState, hostStateName, TASK_RECORD_CLAIM } from '../metadata/host-record.js';
 import { MetadataRegion } from '../metadata/region.js';
@@ -36,13 +36,7 @@ export class ControllerWatcher {
 
   /** Reads every `intervalMs` until `stop()`. */
   start(intervalMs: number): void {
-    const loop = async (): Promise<void> => {
-      while (!this.#stop.signal.aborted) {
-        await this.refresh();
-        await this.#o.clock.sleep(intervalMs, this.#stop.signal).catch(() => undefined);
-      }
-    };
-    void loop();
+    void repeatEvery(this.#o.clock, intervalMs, this.#stop.signal, () => this.refresh());
   }
 
   /** Reads the host slots once and reports them; a failure is logged once per distinct message. */

@@ -6,7 +6,7 @@
  */
 import { openDevice } from '../../drivers/index.js';
 import type { BlockDevice } from '../../drivers/types.js';
-import type { Clock } from '../clock.js';
+import { repeatEvery, type Clock } from '../clock.js';
 import type { DeviceConfig } from '../wire/index.js';
 
 /** One probe outcome for one device. */
@@ -31,13 +31,7 @@ export class DeviceProber {
 
   /** Probes every `intervalMs` until `stop()`. */
   start(intervalMs: number): void {
-    const loop = async (): Promise<void> => {
-      while (!this.#stop.signal.aborted) {
-        await this.probeAll();
-        await this.#clock.sleep(intervalMs, this.#stop.signal).catch(() => undefined);
-      }
-    };
-    void loop();
+    void repeatEvery(this.#clock, intervalMs, this.#stop.signal, () => this.probeAll());
   }
 
   /** Probes each device once. */

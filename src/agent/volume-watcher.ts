@@ -6,7 +6,7 @@
  * dashboard and `blockrig volume fail|replace` write the same intent records.
  */
 import { openDevice } from '../../drivers/index.js';
-import type { Clock } from '../clock.js';
+import { repeatEvery, type Clock } from '../clock.js';
 import { BlockrigError, InvalidArgumentError, isBlockrigError } from '../errors.js';
 import { failStoredMember, rebuildProgress, replaceStoredMember, storedState } from '../volume/volume-admin.js';
 import { VolumeTable, type StoredVolume } from '../volume/volume-table.js';
@@ -64,13 +64,7 @@ export class VolumeWatcher {
 
   /** Reads every `intervalMs` until `stop()`. */
   start(intervalMs: number): void {
-    const loop = async (): Promise<void> => {
-      while (!this.#stop.signal.aborted) {
-        await this.refresh();
-        await this.#o.clock.sleep(intervalMs, this.#stop.signal).catch(() => undefined);
-      }
-    };
-    void loop();
+    void repeatEvery(this.#o.clock, intervalMs, this.#stop.signal, () => this.refresh());
   }
 
   /** Reads the table once and reports it; a read failure is logged once per distinct message and reports nothing. */

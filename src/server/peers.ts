@@ -2,7 +2,7 @@
  * A domain server knows both servers (claim 000/13): it checks every other configured server's health
  * endpoint now and then, so the API and UI can show which pair is up.
  */
-import type { Clock } from '../clock.js';
+import { repeatEvery, type Clock } from '../clock.js';
 import { serverUrl } from '../cluster/config-file.js';
 import type { ServerConfig, ServerView } from '../wire/index.js';
 
@@ -22,13 +22,7 @@ export class PeerWatch {
 
   /** Starts checking every `intervalMs` until `stop()`. */
   start(intervalMs: number): void {
-    const loop = async (): Promise<void> => {
-      while (!this.#stop.signal.aborted) {
-        await Promise.all(this.#servers.filter((s) => s.id !== this.#selfId).map((s) => this.#check(s)));
-        await this.#clock.sleep(intervalMs, this.#stop.signal).catch(() => undefined);
-      }
-    };
-    void loop();
+    void repeatEvery(this.#clock, intervalMs, this.#stop.signal, () => Promise.all(this.#servers.filter((s) => s.id !== this.#selfId).map((s) => this.#check(s))));
   }
 
   /** Stops checking. */
