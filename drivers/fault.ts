@@ -4,17 +4,22 @@
  * flips. With no rules it is transparent, and passes the contract suite over any inner device.
  *
  * URI: `fault:<inner-uri>` (`fault:memory:?size=64MiB`, `fault:/dev/loop3`); rules come in the open
- * options (`faultRules`, `faultSeed`) or at run time through `addRule`, `removeRule`, `clearRules` and
- * `setOffline`, which the HIL harness drives. The wrapper forwards close to the inner device, and mirrors
- * the inner device's availability: it is available when the inner device is and no fault holds it offline.
+ * options (`faultRules`, `faultSeed`), at run time through `addRule`, `removeRule`, `clearRules` and
+ * `setOffline`, or from other processes through the control channel (`fault-control.ts`). The driver's own
+ * URI parameters ride in the inner URI's query with a `fault-` prefix and are removed before the inner
+ * device is opened: `fault-control=DIR` (listen for commands in DIR), `fault-seed=N` (the PRNG seed), as in
+ * `fault:/img/d1.img?fault-control=/run/rig/d1&fault-seed=7`. The wrapper forwards close to the inner
+ * device, and mirrors the inner device's availability: it is available when the inner device is and no
+ * fault holds it offline.
  */
 import { BlockDeviceBase } from './base.js';
+import { FaultControlListener, type FaultCommand, type FaultControlTarget, type FaultDeviceStatus } from './fault-control.js';
 import { ActiveRule, parseFaultRule, type FaultOp, type FaultRule, type FaultRuleInput } from './fault-rules.js';
 import { seededRandom } from '../src/random.js';
 import type { DriverDescriptor } from './registry.js';
 import type { BlockDevice, OpenOptions, ReadOptions } from './types.js';
 import type { DeviceUri } from './uri.js';
-import { CancelledError, DeviceIoError, DeviceUnavailableError, InvalidUriError } from '../src/errors.js';
+import { CancelledError, DeviceIoError, DeviceUnavailableError, InvalidArgumentError, InvalidUriError } from '../src/errors.js';
 import type { Clock } from '../src/clock.js';
 
 /** Options of `createFaultDevice`. */
@@ -36,7 +41,7 @@ export interface FaultOpenOptions extends OpenOptions {
 }
 
 /** A device with injected faults; see the module comment. */
-export class FaultDevice extends BlockDeviceBase {
+export class FaultDevice extends BlockDeviceBase implements FaultControlTarget {
   /** The wrapped device. */
   readonly inner: BlockDevice;
   #rules: ActiveRule[] = [];
@@ -45,6 +50,7 @@ export class FaultDevice extends BlockDeviceBase {
   #offlineReason: string | undefined;
   #comeBack: AbortController | undefined;
   readonly #unsubscribe: () => void;
+  #control: FaultControlListener | undefined;
 
   constructor(inner: BlockDevice, options: FaultDeviceOptions = {}) {
     super({
@@ -116,6 +122,49 @@ export class FaultDevice extends BlockDeviceBase {
     }
   }
 
+  /** Applies one control-channel command (already validated). */
+  apply(command: FaultCommand): void {
+    switch (command.op) {
+      case 'add':
+        this.addRule(command.rule);
+        return;
+      case 'remove':
+        this.removeRule(command.id);
+        return;
+      case 'clear':
+        this.clearRules();
+        return;
+      case 'offline':
+        this.setOffline(true, command.reason ?? 'fault control: offline', command.forMs);
+        return;
+      case 'online':
+        this.setOffline(false, 'fault control: back online');
+        return;
+      case 'status':
+        return;
+    }
+  }
+
+  /** What this opener answers on the control channel. */
+  status(): FaultDeviceStatus {
+    return { pid: process.pid, uri: this.uri, available: this.available, offline: this.faultOffline, rules: this.rules };
+  }
+
+  /** The control socket this device listens on, if any. */
+  get controlSocket(): string | undefined {
+    return this.#control?.path;
+  }
+
+  /**
+   * Applies the desired state stored in `dir` and listens there for commands from other processes
+   * (`fault-control.ts`) until the device is closed. Returns the socket path.
+   */
+  async listenForControl(dir: string): Promise<string> {
+    if (this.#control !== undefined) throw new InvalidArgumentError(`${this.uri} already listens on ${this.#control.path}`);
+    this.#control = await FaultControlListener.listen(dir, this);
+    return this.#control.path;
+  }
+
   protected async doRead(offset: number, length: number, options: ReadOptions): Promise<Buffer> {
     const flips = await this.#before('read', offset, length, options.signal);
     const data = await this.inner.read(offset, length, options);
@@ -157,6 +206,7 @@ export class FaultDevice extends BlockDeviceBase {
 
   protected async doClose(): Promise<void> {
     this.#comeBack?.abort();
+    await this.#control?.close();
     this.#unsubscribe();
     await this.inner.close();
   }
@@ -223,13 +273,42 @@ export function createFaultDevice(inner: BlockDevice, options: FaultDeviceOption
   return new FaultDevice(inner, options);
 }
 
+/**
+ * Splits the fault driver's own `fault-*` parameters off the inner URI's query: `fault-control`, `fault-seed`.
+ * Any other `fault-` parameter is an error, so a typo is not passed silently to the inner driver.
+ */
+export function splitFaultUri(text: string): { inner: string; control: string | undefined; seed: number | undefined } {
+  const innerText = text.slice(text.indexOf(':') + 1);
+  const q = innerText.lastIndexOf('?');
+  if (q < 0) return { inner: innerText, control: undefined, seed: undefined };
+  const params = new URLSearchParams(innerText.slice(q + 1));
+  const rest = new URLSearchParams();
+  let control: string | undefined;
+  let seed: number | undefined;
+  for (const [name, value] of params) {
+    if (name === 'fault-control') {
+      if (value === '') throw new InvalidUriError(text, 'fault-control needs a folder, as in fault-control=/run/rig/d1');
+      control = value;
+    } else if (name === 'fault-seed') {
+      if (!/^\d+$/.test(value)) throw new InvalidUriError(text, `fault-seed=${value} must be a non-negative integer`);
+      seed = Number(value) >>> 0;
+    } else if (name.startsWith('fault-')) {
+      throw new InvalidUriError(text, `unknown fault driver parameter ${name}: the fault driver takes fault-control=DIR and fault-seed=N`);
+    } else rest.append(name, value);
+  }
+  const query = rest.toString();
+  return { inner: innerText.slice(0, q) + (query === '' ? '' : `?${query}`), control, seed };
+}
+
 async function openFault(uri: DeviceUri, options: FaultOpenOptions, openInner: (uri: string, options?: OpenOptions) => Promise<BlockDevice>): Promise<BlockDevice> {
-  const innerUri = uri.text.slice(uri.text.indexOf(':') + 1);
+  const { inner: innerUri, control, seed } = splitFaultUri(uri.text);
   if (innerUri === '') throw new InvalidUriError(uri.text, 'fault: needs the URI of the device to wrap, as in fault:memory:?size=64MiB');
   const { faultRules, faultSeed, ...innerOptions } = options;
   const inner = await openInner(innerUri, innerOptions);
   try {
-    return createFaultDevice(inner, { rules: faultRules, seed: faultSeed, uri: uri.text });
+    const device = createFaultDevice(inner, { rules: faultRules, seed: faultSeed ?? seed, uri: uri.text });
+    if (control !== undefined) await device.listenForControl(control);
+    return device;
   } catch (err) {
     await inner.close();
     throw err;
@@ -240,6 +319,6 @@ async function openFault(uri: DeviceUri, options: FaultOpenOptions, openInner: (
 export const faultDriver: DriverDescriptor = {
   name: 'fault',
   schemes: ['fault'],
-  summary: 'wraps another device and injects errors, latency, offline, torn writes, bit flips: fault:<inner-uri>',
+  summary: 'wraps another device and injects errors, latency, offline, torn writes, bit flips: fault:<inner-uri>[?fault-control=DIR][&fault-seed=N]',
   open: openFault,
 };

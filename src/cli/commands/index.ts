@@ -5,6 +5,7 @@ import { clusterCommands } from './cluster.js';
 import { completionCommand } from './completion.js';
 import { controllerCommands } from './controller.js';
 import { deviceCommands } from './device.js';
+import { deviceFaultCommands } from './device-fault.js';
 import { hilCommands } from './hil.js';
 import { metaCommands } from './meta.js';
 import { nbdCommands } from './nbd.js';
@@ -17,4 +18,4 @@ import { taskRemoteCommands } from './task-remote.js';
 import { volumeCommands } from './volume.js';
 import { volumeRemoteCommands } from './volume-remote.js';
 
-export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, serialCommands, nbdCommands, serverCommands, agentCommands, clusterCommands, volumeCommands, volumeRemoteCommands, rigViewCommands, metaCommands, controllerCommands, taskCommands, taskRemoteCommands, hilCommands, completionCommand];
+export const COMMAND_MODULES: readonly CommandModule[] = [startCommand, deviceCommands, deviceFaultCommands, serialCommands, nbdCommands, serverCommands, agentCommands, clusterCommands, volumeCommands, volumeRemoteCommands, rigViewCommands, metaCommands, controllerCommands, taskCommands, taskRemoteCommands, hilCommands, completionCommand];
