@@ -74,7 +74,12 @@ export class Agent {
       options.runner ??
       new ProcessTaskRunner({
         outputDir: join(this.#cluster.dataDir, 'drivers'),
-        command: this.#cluster.driverCommand ?? [process.execPath, '{cli}', 'driver', 'run', '{kind}', '--meta', '{meta}', '--json', ...(this.#cluster.controllers === 0 ? ['--run-partitions'] : [])],
+        command: this.#cluster.driverCommand ?? [
+          process.execPath, '{cli}', 'driver', 'run', '{kind}', '--meta', '{meta}', '--json',
+          // Volume tasks find their volume in the cluster's volume table.
+          ...(this.#cluster.volumes === undefined ? [] : ['--volumes', this.#cluster.volumes]),
+          ...(this.#cluster.controllers === 0 ? ['--run-partitions'] : []),
+        ],
         cliPath: options.cliPath,
         meta: this.#cluster.meta,
         clock,

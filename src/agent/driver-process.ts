@@ -4,7 +4,8 @@
  * as a client host, submits the task as its initiator, waits until every partition is COMPLETE (performing
  * the completion actions), and prints the final status as JSON: the completion status the agent receives.
  * With `runPartitions` it also runs a controller in-process, for clusters without separate controller
- * processes. SIGTERM (the agent's cancel) cancels the task in the region before exiting.
+ * processes. SIGTERM (the agent's cancel) cancels the task in the region before exiting. A volume task
+ * (`volume` given) takes its data set from the cluster's volume table (`driver-volume-task.ts`).
  */
 import { hostname } from 'node:os';
 import { openDevice } from '../../drivers/index.js';
@@ -18,6 +19,7 @@ import { MetadataRegion } from '../metadata/region.js';
 import { defaultTaskKinds } from '../tasks/kinds.js';
 import { cancelTask, submitTask, waitForTask, type Completion } from '../tasks/lifecycle.js';
 import { readPartitionProgress, type ProgressLine } from './driver-progress.js';
+import { mismatchLocations, planVolumeTask, type MismatchLocation, type VolumeTaskRequest } from './driver-volume-task.js';
 
 /** What to run. */
 export interface DriverTask {
@@ -29,6 +31,8 @@ export interface DriverTask {
   partitions?: number;
   partitionSize?: number;
   params: Record<string, unknown>;
+  /** A volume task: the volume and its arguments; the data set and parameters come from the volume table. */
+  volume?: Omit<VolumeTaskRequest, 'kind'>;
   /** Also run a controller in this process. */
   runPartitions: boolean;
   /** Aborted by SIGTERM: cancel the task and stop. */
@@ -39,8 +43,11 @@ export interface DriverTask {
   progressMs?: number;
 }
 
-/** The final status: the library's completion, with the partition cells when progress was reported. */
-export type DriverCompletion = Completion & Partial<Pick<ProgressLine, 'partitionStates' | 'partitionOwners'>>;
+/**
+ * The final status: the library's completion, with the partition cells when progress was reported, and
+ * for a volume scrub the member byte ranges of the partitions that had mismatches.
+ */
+export type DriverCompletion = Completion & Partial<Pick<ProgressLine, 'partitionStates' | 'partitionOwners'>> & { mismatchLocations?: MismatchLocation[] };
 
 /** Reads and reports progress every `intervalMs` until `signal` aborts; a failed reading is skipped. */
 async function reportProgress(region: MetadataRegion, taskId: number, onProgress: (p: ProgressLine) => void, intervalMs: number, signal: AbortSignal): Promise<void> {
@@ -73,17 +80,19 @@ export async function runDriverTask(task: DriverTask): Promise<DriverCompletion>
     }
     client = await HostSession.join({ region: await MetadataRegion.open(await open(task.meta)), clock: systemClock, role: HostRole.Client, hostname: hostname(), pid: process.pid });
     const session = client;
+    const plan = task.volume === undefined ? undefined : await planVolumeTask({ kind: task.kind as VolumeTaskRequest['kind'], ...task.volume }, open);
+    const spec = plan ?? task;
     // The data set defaults to the whole target device: its size comes from the driver layer.
-    const targetSize = task.target !== undefined && task.length === undefined ? (await open(task.target)).size : undefined;
+    const targetSize = spec.target !== undefined && spec.length === undefined ? (await open(spec.target)).size : undefined;
     const submitted = await submitTask(session, kinds, {
       ...(targetSize === undefined ? {} : { targetSize }),
       kind: task.kind,
-      ...(task.target === undefined ? {} : { target: task.target }),
-      ...(task.offset === undefined ? {} : { offset: task.offset }),
-      ...(task.length === undefined ? {} : { length: task.length }),
-      ...(task.partitions === undefined ? {} : { partitions: task.partitions }),
-      ...(task.partitionSize === undefined ? {} : { partitionSize: task.partitionSize }),
-      params: task.params,
+      ...(spec.target === undefined ? {} : { target: spec.target }),
+      ...(spec.offset === undefined ? {} : { offset: spec.offset }),
+      ...(spec.length === undefined ? {} : { length: spec.length }),
+      ...(plan === undefined && task.partitions !== undefined ? { partitions: task.partitions } : {}),
+      ...(spec.partitionSize === undefined ? {} : { partitionSize: spec.partitionSize }),
+      params: spec.params,
       initiator: true,
     });
     const reporting = new AbortController();
@@ -92,7 +101,8 @@ export async function runDriverTask(task: DriverTask): Promise<DriverCompletion>
       const completion = await waitForTask(session, kinds, submitted.taskId, { signal: task.signal });
       // The final cells (with owners) go with the completion status, so a finished task still shows them.
       const cells = task.onProgress === undefined ? null : await readPartitionProgress(session.region, submitted.taskId).catch(() => null);
-      return cells === null ? completion : { ...completion, partitionStates: cells.partitionStates, partitionOwners: cells.partitionOwners };
+      const withCells: DriverCompletion = cells === null ? completion : { ...completion, partitionStates: cells.partitionStates, partitionOwners: cells.partitionOwners };
+      return plan !== undefined && task.kind === 'volume-scrub' ? { ...withCells, mismatchLocations: mismatchLocations(plan, completion.outcome?.result) } : withCells;
     } catch (err) {
       if (!task.signal.aborted) throw err;
       await cancelTask(session, submitted.taskId).catch(() => undefined);

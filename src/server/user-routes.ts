@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AgentUnavailableError, InvalidArgumentError, NotFoundError } from '../errors.js';
-import { LoginSchema, parseAt, TaskControlSchema, TaskIssueSchema, TaskStateSchema, type ClusterView, type TaskRecord } from '../wire/index.js';
+import { LoginSchema, parseAt, TaskControlSchema, TaskIssueSchema, TaskStateSchema, VOLUME_TASK_KINDS, type ClusterView, type TaskRecord } from '../wire/index.js';
 import type { ServerContext } from './context.js';
 import { bearerToken, errorFromCode, SESSION_COOKIE } from './http-support.js';
 
@@ -91,6 +91,11 @@ export function registerUserRoutes(app: FastifyInstance, ctx: ServerContext, sel
     const issue = parseAt(TaskIssueSchema, request.body, 'task');
     if (!ctx.clusterIds.includes(issue.cluster)) {
       throw new InvalidArgumentError(`task: field "cluster": no cluster "${issue.cluster}" in this rig (known: ${ctx.clusterIds.join(', ')})`, { details: { field: 'cluster' } });
+    }
+    // A volume kind names a volume of the cluster's table; refuse a name the cluster's agents never reported.
+    const volumes = ctx.views.cluster(issue.cluster)?.volumes ?? [];
+    if (VOLUME_TASK_KINDS.includes(issue.kind) && volumes.length > 0 && !volumes.some((v) => v.name === issue.args.volume)) {
+      throw new InvalidArgumentError(`task: field "args.volume": cluster ${issue.cluster} has no volume "${String(issue.args.volume)}" (known: ${volumes.map((v) => v.name).join(', ')})`, { details: { field: 'args.volume' } });
     }
     const agent = ctx.registry.liveAgentOf(issue.cluster);
     if (!agent) {

@@ -4,6 +4,7 @@
  */
 export * from './cluster.js';
 export * from './task.js';
+export * from './task-args.js';
 export * from './agent.js';
 export * from './api.js';
 export * from './config.js';

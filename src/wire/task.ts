@@ -4,11 +4,7 @@
  */
 import { z } from 'zod';
 import { IdSchema } from './cluster.js';
-
-/** Task kinds a driver process runs through the controller library (issue 4's kinds). */
-export const TaskKindSchema = z.enum(['fill', 'verify', 'checksum']);
-/** A task kind. */
-export type TaskKind = z.infer<typeof TaskKindSchema>;
+import { TASK_ARGS_SCHEMAS, TaskArgsSchema, TaskKindSchema } from './task-args.js';
 
 /** Life of a task at the cluster. `accepted` is stored before the driver process starts. */
 export const TaskStateSchema = z.enum(['accepted', 'running', 'paused', 'succeeded', 'failed', 'cancelled']);
@@ -18,21 +14,28 @@ export type TaskState = z.infer<typeof TaskStateSchema>;
 /** States after which a task never changes again. */
 export const FINAL_TASK_STATES: readonly TaskState[] = ['succeeded', 'failed', 'cancelled'];
 
-/** Options passed to the driver process as `--name value` (`device`, `partitions`). */
-export const TaskArgsSchema = z.record(
-  z.string().regex(/^[a-z][a-z0-9-]*$/, 'argument names are lower-case words joined by "-"'),
-  z.union([z.string(), z.number(), z.boolean()]),
-);
-
-/** The body of `POST /api/v1/tasks`. */
-export const TaskIssueSchema = z.strictObject({
-  /** The cluster that runs the task. */
-  cluster: IdSchema,
-  kind: TaskKindSchema,
-  args: TaskArgsSchema.default({}),
-  /** Idempotency key: issuing again with the same key returns the same task instead of a second one. */
-  requestId: z.string().min(1).max(128).optional(),
-});
+/**
+ * The body of `POST /api/v1/tasks`. The arguments are checked against the kind's own schema
+ * (`TASK_ARGS_SCHEMAS`); a problem is reported at `args.NAME`.
+ */
+export const TaskIssueSchema = z
+  .strictObject({
+    /** The cluster that runs the task. */
+    cluster: IdSchema,
+    kind: TaskKindSchema,
+    args: TaskArgsSchema.default({}),
+    /** Idempotency key: issuing again with the same key returns the same task instead of a second one. */
+    requestId: z.string().min(1).max(128).optional(),
+  })
+  .superRefine((issue, ctx) => {
+    const checked = TASK_ARGS_SCHEMAS[issue.kind].safeParse(issue.args);
+    if (checked.success) return;
+    for (const problem of checked.error.issues) {
+      // An unknown argument is named in the path, so the message lands beside it too.
+      const keys = problem.code === 'unrecognized_keys' ? problem.keys : [];
+      ctx.addIssue({ code: 'custom', message: problem.message, path: ['args', ...problem.path, ...keys.slice(0, 1)] });
+    }
+  });
 /** A task as issued by a user. */
 export type TaskIssue = z.infer<typeof TaskIssueSchema>;
 

@@ -7,7 +7,8 @@ import { Agent } from '../../agent/agent.js';
 import { runDriverTask } from '../../agent/driver-process.js';
 import type { ProgressLine } from '../../agent/driver-progress.js';
 import { loadRigConfig } from '../../cluster/config-file.js';
-import { parseAt } from '../../wire/index.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { parseAt, TaskKindSchema, VOLUME_TASK_KINDS } from '../../wire/index.js';
 import { action, type CommandModule } from '../command.js';
 import { untilSignal } from './server.js';
 
@@ -61,6 +62,11 @@ const DriverArgs = z.object({
   partitionSize: z.coerce.number().int().positive().optional(),
   seed: z.string().regex(/^(0x)?[0-9a-f]{1,8}$/i, 'seed must be 1-8 hex digits').optional(),
   runPartitions: z.boolean().optional(),
+  volume: z.string().min(1).optional(),
+  volumes: z.string().min(1).optional(),
+  repair: z.boolean().optional(),
+  member: z.coerce.number().int().min(0).max(63).optional(),
+  offline: z.boolean().optional(),
   json: z.boolean().optional(),
   progressMs: z.coerce.number().int().min(50).max(60_000).default(500),
 });
@@ -71,7 +77,7 @@ export const driverCommands: CommandModule = (program) => {
   driver
     .command('run')
     .description('submit a task to the metadata region as its initiator, wait until it completes, print the final status')
-    .argument('<kind>', 'task kind: fill, verify, checksum')
+    .argument('<kind>', `task kind: ${TaskKindSchema.options.join(', ')}`)
     .requiredOption('--meta <uri>', 'the metadata region')
     .option('--target <uri>', 'device of the data set (default: the metadata device after the region)')
     .option('--offset <bytes>', 'first byte of the data set')
@@ -79,13 +85,20 @@ export const driverCommands: CommandModule = (program) => {
     .option('--partitions <n>', 'number of partitions')
     .option('--partition-size <bytes>', 'bytes per partition (instead of --partitions)')
     .option('--seed <hex>', 'pattern seed for fill and verify')
+    .option('--volume <name>', 'volume kinds: the volume, as named in the volume table (the data set and parameters come from there)')
+    .option('--volumes <uri>', 'volume kinds: metadata device holding the volume table (default: --meta)')
+    .option('--repair', 'volume-scrub: rewrite what does not match (default: only count and locate mismatches)')
+    .option('--member <n>', 'volume-rebuild: the member being rebuilt (default: the one the table says is rebuilding)')
+    .option('--offline', 'volume-rebuild: no process serves the volume; do not wait for one to take the replacement')
     .option('--run-partitions', 'also run a controller in this process (clusters without controller processes)')
     .option('--json', 'print the final status as JSON, preceded by a {"event":"progress",...} line every --progress-ms while it runs')
     .option('--progress-ms <ms>', 'interval of progress lines with --json', '500')
-    .addHelpText('after', '\nUsually started by an agent, which reads the progress lines. SIGTERM cancels the task in the region.\n\nExamples:\n  blockrig driver run fill --meta /dev/loop3 --target /dev/loop4 --partitions 64 --json\n  blockrig driver run verify --meta ./meta.img --target ./data.img --seed 7f3a09c1 --run-partitions')
+    .addHelpText('after', '\nUsually started by an agent, which reads the progress lines. SIGTERM cancels the task in the region.\n\nExamples:\n  blockrig driver run fill --meta /dev/loop3 --target /dev/loop4 --partitions 64 --json\n  blockrig driver run verify --meta ./meta.img --target ./data.img --seed 7f3a09c1 --run-partitions\n  blockrig driver run volume-scrub --meta ./meta.img --volumes ./volumes.img --volume v5 --partitions 8 --json\n  blockrig driver run volume-rebuild --meta ./meta.img --volume v5 --run-partitions')
     .action(
       action(async (kind: string, options: Record<string, unknown>) => {
         const args = parseAt(DriverArgs, { ...options, kind }, 'options');
+        const isVolumeKind = (VOLUME_TASK_KINDS as readonly string[]).includes(args.kind);
+        if (isVolumeKind && args.volume === undefined) throw new InvalidArgumentError(`${args.kind}: name the volume with --volume NAME`, { details: { field: 'volume' } });
         const stop = new AbortController();
         process.once('SIGTERM', () => stop.abort());
         const completion = await runDriverTask({
@@ -97,6 +110,18 @@ export const driverCommands: CommandModule = (program) => {
           ...(args.partitions === undefined ? {} : { partitions: args.partitions }),
           ...(args.partitionSize === undefined ? {} : { partitionSize: args.partitionSize }),
           params: args.seed === undefined ? {} : { seed: args.seed },
+          ...(isVolumeKind && args.volume !== undefined
+            ? {
+                volume: {
+                  table: args.volumes ?? args.meta,
+                  volume: args.volume,
+                  ...(args.partitions === undefined ? {} : { partitions: args.partitions }),
+                  ...(args.repair === undefined ? {} : { repair: args.repair }),
+                  ...(args.member === undefined ? {} : { member: args.member }),
+                  ...(args.offline === undefined ? {} : { offline: args.offline }),
+                },
+              }
+            : {}),
           runPartitions: args.runPartitions === true,
           signal: stop.signal,
           ...(args.json === true ? { onProgress: (p: ProgressLine) => void process.stdout.write(`${JSON.stringify(p)}\n`), progressMs: args.progressMs } : {}),

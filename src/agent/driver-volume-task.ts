@@ -1,0 +1,89 @@
+/**
+ * How the driver process turns a volume task issued through a server (`volume-scrub`, `volume-rebuild`,
+ * `volume-initialize` with the wire's arguments: a volume name, partitions, repair, member) into a task
+ * of the metadata region: it reads the volume from the cluster's volume table and picks the data set the
+ * volume kinds expect (`docs/volumes.md`, "Tasks across controllers"): offset 0 and `rows x chunk` bytes
+ * of a member (the rebuilding member for a rebuild, an in-sync member otherwise), cut into partitions of
+ * whole rows. It also turns a scrub's mismatched partitions into member byte ranges, so the completion
+ * status says where the mismatches are.
+ */
+import type { BlockDevice } from '../../drivers/types.js';
+import { ConflictError, InvalidArgumentError } from '../errors.js';
+import { MemberState } from '../volume/member.js';
+import { VolumeTable } from '../volume/volume-table.js';
+import type { TaskKind } from '../wire/index.js';
+
+/** Partitions of a volume task when the issuer gave no count. */
+export const DEFAULT_VOLUME_PARTITIONS = 16;
+
+/** A volume task as the driver process is asked to run it. */
+export interface VolumeTaskRequest {
+  kind: TaskKind;
+  /** URI of the metadata device holding the cluster's volume table. */
+  table: string;
+  volume: string;
+  partitions?: number;
+  repair?: boolean;
+  member?: number;
+  /** No process serves the volume: a rebuild does not wait for one to apply the replacement. */
+  offline?: boolean;
+}
+
+/** The region task for a volume task: data set, partition size and the kind's parameters. */
+export interface PlannedVolumeTask {
+  target: string;
+  offset: number;
+  length: number;
+  partitionSize: number;
+  params: Record<string, unknown>;
+}
+
+/** A byte range of every member that a scrub found mismatched (one per mismatched partition). */
+export interface MismatchLocation {
+  partition: number;
+  /** First byte on each member. */
+  offset: number;
+  length: number;
+}
+
+/** Plans the region task of a volume task; refuses a volume that is missing or has nothing to rebuild. */
+export async function planVolumeTask(request: VolumeTaskRequest, open: (uri: string) => Promise<BlockDevice>): Promise<PlannedVolumeTask> {
+  const stored = await new VolumeTable(await open(request.table)).get(request.volume);
+  const { config, members } = stored.entry;
+  const inSync = members.flatMap((m, i) => (m.state === MemberState.InSync ? [i] : []));
+  let targetIndex = inSync[0];
+  if (request.kind === 'volume-rebuild') {
+    const rebuilding = members.flatMap((m, i) => (m.state === MemberState.Rebuilding ? [i] : []));
+    targetIndex = request.member ?? rebuilding[0];
+    if (targetIndex === undefined) {
+      throw new ConflictError(`no member of volume ${request.volume} is being rebuilt: fail a member (a configured spare takes its slot) or replace a failed one first`, { details: { field: 'args.volume' } });
+    }
+    if (!rebuilding.includes(targetIndex)) {
+      throw new ConflictError(`member ${targetIndex} of volume ${request.volume} is ${members[targetIndex]?.state ?? 'not a member'}, not being rebuilt`, { details: { field: 'args.member' } });
+    }
+  }
+  const target = targetIndex === undefined ? undefined : config.members[targetIndex];
+  if (target === undefined) throw new ConflictError(`volume ${request.volume} has no in-sync member to take the data set from`, { details: { field: 'args.volume' } });
+  const sizes = await Promise.all(config.members.map(async (uri) => (await open(uri)).size));
+  const rows = stored.entry.rows ?? Math.floor(Math.min(...sizes) / config.chunkSize);
+  const count = request.partitions ?? DEFAULT_VOLUME_PARTITIONS;
+  if (rows < 1) throw new InvalidArgumentError(`volume ${request.volume} has no rows`, { details: { field: 'args.volume' } });
+  // Partitions cover whole rows, so there may be fewer than asked for when rows do not divide evenly.
+  const partitionSize = Math.ceil(rows / Math.min(count, rows)) * config.chunkSize;
+  const params: Record<string, unknown> = { volume: request.volume, meta: request.table };
+  if (request.kind === 'volume-scrub') params.repair = request.repair === true;
+  if (request.kind === 'volume-rebuild') Object.assign(params, { member: targetIndex, served: request.offline !== true });
+  return { target, offset: 0, length: rows * config.chunkSize, partitionSize, params };
+}
+
+/** Member byte ranges of the partitions a scrub reported mismatched (`mismatchedPartitions` of its result). */
+export function mismatchLocations(plan: PlannedVolumeTask, result: unknown): MismatchLocation[] {
+  const partitions = (result as { mismatchedPartitions?: unknown } | null)?.mismatchedPartitions;
+  if (!Array.isArray(partitions)) return [];
+  return partitions
+    .filter((p): p is number => Number.isInteger(p))
+    .map((partition) => {
+      const offset = plan.offset + partition * plan.partitionSize;
+      return { partition, offset, length: Math.min(plan.partitionSize, plan.offset + plan.length - offset) };
+    });
+}
