@@ -94,6 +94,12 @@ export abstract class BlockDeviceBase implements BlockDevice {
     );
   }
 
+  readInto(offset: number, target: Uint8Array, options: ReadOptions = {}): Promise<void> {
+    return this.#run(offset, target.length, false, options.signal, () =>
+      target.length === 0 ? Promise.resolve() : this.doReadInto(offset, target, options),
+    );
+  }
+
   write(offset: number, data: Uint8Array, options: WriteOptions = {}): Promise<void> {
     return this.#run(offset, data.length, true, options.signal, async () => {
       if (data.length === 0) return;
@@ -163,6 +169,14 @@ export abstract class BlockDeviceBase implements BlockDevice {
   /** Releases the device; called once, after in-flight I/O settled. */
   protected abstract doClose(): Promise<void>;
 
+  /**
+   * Fills `target` (non-empty) from `offset`; checks are done. This fallback is `doRead` plus a copy, so
+   * every driver has `readInto`; drivers that can read into the caller's memory override it.
+   */
+  protected async doReadInto(offset: number, target: Uint8Array, options: ReadOptions): Promise<void> {
+    target.set(await this.doRead(offset, target.length, options));
+  }
+
   /** Discards a range; called only when `capabilities.trim` is true. */
   protected doTrim(_offset: number, _length: number): Promise<void> {
     return Promise.reject(new UnsupportedError(`device ${this.uri} does not support trim`));
@@ -205,6 +219,15 @@ export abstract class BlockDeviceBase implements BlockDevice {
     return request;
   }
 
+}
+
+/**
+ * Reads `target.length` bytes at `offset` into `target` on any `BlockDevice`: its `readInto` when it has
+ * one (every `BlockDeviceBase` driver), otherwise `read` and a copy.
+ */
+export async function readInto(device: BlockDevice, offset: number, target: Uint8Array, options?: ReadOptions): Promise<void> {
+  if (device.readInto !== undefined) return device.readInto(offset, target, options);
+  target.set(await device.read(offset, target.length, options));
 }
 
 /** True for 1, 2, 4, 8, ... */

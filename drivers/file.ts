@@ -15,7 +15,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { BlockDeviceBase, NO_CAPABILITIES } from './base.js';
-import { allocAligned, alignedView, DIRECT_IO_ALIGNMENT } from './native/aligned.js';
+import { allocAligned, alignedView, DIRECT_IO_ALIGNMENT, isAligned } from './native/aligned.js';
 import { blockDeviceGeometry, isRotational, supportsDiscard } from './native/blockdev.js';
 import { BLKDISCARD, BLKZEROOUT, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from './native/ioctls.js';
 import { fallocateAsync, ioctlWithBufferAsync } from './native/libc.js';
@@ -112,14 +112,24 @@ export class FileDevice extends BlockDeviceBase {
 
   protected async doRead(offset: number, length: number, _options: ReadOptions): Promise<Buffer> {
     const buffer = this.direct ? allocAligned(length, DIRECT_IO_ALIGNMENT, true) : Buffer.allocUnsafe(length);
+    await this.#readAt(offset, buffer);
+    return buffer;
+  }
+
+  protected override async doReadInto(offset: number, target: Uint8Array): Promise<void> {
+    // O_DIRECT needs aligned memory: a caller's unaligned view is read through a bounce buffer.
+    if (!this.direct || isAligned(target, DIRECT_IO_ALIGNMENT)) await this.#readAt(offset, target);
+    else target.set(await this.doRead(offset, target.length, {}));
+  }
+
+  async #readAt(offset: number, target: Uint8Array): Promise<void> {
     let got: number;
     try {
-      got = await readFully(this.#handle.fd, buffer, offset);
+      got = await readFully(this.#handle.fd, target, offset);
     } catch (err) {
-      throw fromSystemError(err, this.uri, 'read', offset, length);
+      throw fromSystemError(err, this.uri, 'read', offset, target.length);
     }
-    if (got < length) throw new ShortReadError(this.uri, offset, length, got);
-    return buffer;
+    if (got < target.length) throw new ShortReadError(this.uri, offset, target.length, got);
   }
 
   protected async doWrite(offset: number, data: Uint8Array, fua: boolean): Promise<void> {

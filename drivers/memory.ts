@@ -30,12 +30,18 @@ export class MemoryStore {
   }
 
   read(offset: number, length: number): Buffer {
-    const out = Buffer.alloc(length);
-    this.#forEachPage(offset, length, (page, pageOffset, done, n) => {
-      const stored = this.#pages.get(page);
-      if (stored) stored.copy(out, done, pageOffset, pageOffset + n);
-    });
+    const out = Buffer.allocUnsafe(length);
+    this.readInto(offset, out);
     return out;
+  }
+
+  /** Copies `target.length` bytes at `offset` into `target`; unwritten pages read as zeroes. */
+  readInto(offset: number, target: Uint8Array): void {
+    this.#forEachPage(offset, target.length, (page, pageOffset, done, n) => {
+      const stored = this.#pages.get(page);
+      if (stored) target.set(stored.subarray(pageOffset, pageOffset + n), done);
+      else target.fill(0, done, done + n);
+    });
   }
 
   write(offset: number, data: Uint8Array): void {
@@ -101,6 +107,11 @@ export class MemoryDevice extends BlockDeviceBase {
 
   protected doRead(offset: number, length: number): Promise<Buffer> {
     return Promise.resolve(this.store.read(offset, length));
+  }
+
+  protected override doReadInto(offset: number, target: Uint8Array): Promise<void> {
+    this.store.readInto(offset, target);
+    return Promise.resolve();
   }
 
   protected doWrite(offset: number, data: Uint8Array): Promise<void> {

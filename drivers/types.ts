@@ -16,6 +16,15 @@
  * Short reads: `read` resolves with exactly `length` bytes or rejects. If the medium returns fewer bytes
  * (a file truncated under us, a truncated reply) the read rejects with `ShortReadError`.
  *
+ * Reading into the caller's memory: `readInto(offset, target)` keeps the same obligations as
+ * `read(offset, target.length)` but fills `target` instead of allocating, so a hot path (the NBD server,
+ * a copy loop) reuses its buffers and the garbage collector has nothing to reclaim. It is optional in this
+ * interface so that any object can still be a `BlockDevice`; every `BlockDeviceBase` driver has it
+ * (natively, or as `read` plus a copy), and `readInto()` in `base.ts` serves callers holding any device.
+ * While the promise is pending the device may write into `target` at any time; after a rejection its
+ * content is unspecified. `target` may be any `Uint8Array` view (any byte offset, any address): drivers
+ * that need aligned memory (O_DIRECT) read through a bounce buffer when it is not aligned.
+ *
  * Closing: `close()` stops new I/O at once (new requests reject with `DeviceClosedError`), waits for
  * requests already issued to settle, then releases the device (detaching a loop device, disconnecting a
  * session). It is idempotent: a second call resolves when the first finishes.
@@ -104,6 +113,8 @@ export interface BlockDevice {
 
   /** Reads exactly `length` bytes at `offset`. */
   read(offset: number, length: number, options?: ReadOptions): Promise<Buffer>;
+  /** Optional: reads exactly `target.length` bytes at `offset` into `target` (see "Reading into the caller's memory"). */
+  readInto?(offset: number, target: Uint8Array, options?: ReadOptions): Promise<void>;
   /** Writes `data` at `offset`; `data.length` is the request length. */
   write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void>;
   /** Makes every write that resolved before this call durable. */

@@ -2,9 +2,12 @@
  * Encoding the server's replies ("Simple reply message" and "Structured reply chunk message" sections).
  * With structured replies negotiated, reads and block status get one chunk carrying NBD_REPLY_FLAG_DONE
  * (data, block status or an error with its message); every other command, and everything without
- * structured replies, gets a simple reply. Data goes out with the header in one corked write.
+ * structured replies, gets a simple reply. An aligned read's data goes out in a pooled frame that holds the
+ * header too (`frame-pool.ts`), so the reply is one socket write and nothing is allocated per read; other
+ * data goes out with its header in one corked write.
  */
 import type { Socket } from 'node:net';
+import type { ReplyFrame, ReplyFramePool } from './frame-pool.js';
 import { Command, ReplyFlag, ReplyType, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from './protocol.js';
 import { ALLOCATION_CONTEXT_ID } from './server-negotiation.js';
 
@@ -30,10 +33,30 @@ export interface Answer {
 export class ReplyWriter {
   readonly #socket: Socket;
   readonly #structured: boolean;
+  readonly #frames: ReplyFramePool;
 
-  constructor(socket: Socket, structured: boolean) {
+  constructor(socket: Socket, structured: boolean, frames: ReplyFramePool) {
     this.#socket = socket;
     this.#structured = structured;
+    this.#frames = frames;
+  }
+
+  /** Lends a frame for a read of `request.length` (> 0) bytes, with room for this connection's reply header. */
+  takeReadFrame(request: ServerRequest): ReplyFrame {
+    return this.#frames.take(this.#structured ? STRUCTURED_READ_HEADER : SIMPLE_HEADER, request.length);
+  }
+
+  /** Sends a successful read whose data is in `frame.payload`; the frame returns to the pool once written. */
+  sendReadFrame(request: ServerRequest, frame: ReplyFrame): void {
+    const socket = this.#socket;
+    if (socket.destroyed) {
+      frame.release();
+      return;
+    }
+    const bytes = frame.bytes;
+    if (this.#structured) writeDataChunkHeader(bytes, request);
+    else writeSimpleHeader(bytes, 0, request.cookie);
+    socket.write(bytes, () => frame.release());
   }
 
   /** Sends the one reply `request` gets. */
@@ -42,10 +65,8 @@ export class ReplyWriter {
     if (socket.destroyed) return;
     const structured = this.#structured && (request.type === Command.Read || request.type === Command.BlockStatus);
     if (!structured) {
-      const header = Buffer.allocUnsafe(16);
-      header.writeUInt32BE(SIMPLE_REPLY_MAGIC, 0);
-      header.writeUInt32BE(answer.errno, 4);
-      request.cookie.copy(header, 8);
+      const header = Buffer.allocUnsafe(SIMPLE_HEADER);
+      writeSimpleHeader(header, answer.errno, request.cookie);
       if (answer.errno === 0 && answer.data !== undefined && answer.data.length > 0) this.#write(header, answer.data);
       else socket.write(header);
       return;
@@ -69,9 +90,8 @@ export class ReplyWriter {
     } else if (request.length === 0) {
       socket.write(chunkHeader(request.cookie, ReplyType.None, 0));
     } else {
-      const header = chunkHeader(request.cookie, ReplyType.OffsetData, 8 + request.length, 8);
-      header.writeUInt32BE(Math.floor(request.offset / 2 ** 32), 20);
-      header.writeUInt32BE(request.offset % 2 ** 32, 24);
+      const header = Buffer.alloc(STRUCTURED_READ_HEADER);
+      writeDataChunkHeader(header, request);
       this.#write(header, answer.data as Buffer);
     }
   }
@@ -84,13 +104,37 @@ export class ReplyWriter {
   }
 }
 
-/** A structured reply chunk header with NBD_REPLY_FLAG_DONE, with `extra` spare bytes after it. */
-function chunkHeader(cookie: Buffer, type: number, length: number, extra = 0): Buffer {
-  const header = Buffer.alloc(20 + extra);
-  header.writeUInt32BE(STRUCTURED_REPLY_MAGIC, 0);
-  header.writeUInt16BE(ReplyFlag.Done, 4);
-  header.writeUInt16BE(type, 6);
-  cookie.copy(header, 8);
-  header.writeUInt32BE(length, 16);
+/** Bytes of a simple reply header. */
+const SIMPLE_HEADER = 16;
+/** Bytes of a structured chunk header plus the 8-byte offset of NBD_REPLY_TYPE_OFFSET_DATA. */
+const STRUCTURED_READ_HEADER = 28;
+
+/** A simple reply header at the start of `into`. */
+function writeSimpleHeader(into: Buffer, errno: number, cookie: Buffer): void {
+  into.writeUInt32BE(SIMPLE_REPLY_MAGIC, 0);
+  into.writeUInt32BE(errno, 4);
+  cookie.copy(into, 8);
+}
+
+/** A structured reply chunk header with NBD_REPLY_FLAG_DONE at the start of `into`. */
+function writeChunkHeader(into: Buffer, cookie: Buffer, type: number, length: number): void {
+  into.writeUInt32BE(STRUCTURED_REPLY_MAGIC, 0);
+  into.writeUInt16BE(ReplyFlag.Done, 4);
+  into.writeUInt16BE(type, 6);
+  cookie.copy(into, 8);
+  into.writeUInt32BE(length, 16);
+}
+
+/** The NBD_REPLY_TYPE_OFFSET_DATA chunk header and offset of the whole answer to a read. */
+function writeDataChunkHeader(into: Buffer, request: ServerRequest): void {
+  writeChunkHeader(into, request.cookie, ReplyType.OffsetData, 8 + request.length);
+  into.writeUInt32BE(Math.floor(request.offset / 2 ** 32), 20);
+  into.writeUInt32BE(request.offset % 2 ** 32, 24);
+}
+
+/** A new structured reply chunk header (NBD_REPLY_FLAG_DONE). */
+function chunkHeader(cookie: Buffer, type: number, length: number): Buffer {
+  const header = Buffer.alloc(20);
+  writeChunkHeader(header, cookie, type, length);
   return header;
 }

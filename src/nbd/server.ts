@@ -18,6 +18,7 @@ import type { BlockDevice } from '../../drivers/types.js';
 import type { NbdEndpoint } from './address.js';
 import { ServedExport, type ExportOptions } from './server-export.js';
 import { negotiateServer, type ExportLookup } from './server-negotiation.js';
+import { ReplyFramePool } from './frame-pool.js';
 import { ServerSession } from './server-session.js';
 import { SocketReader } from './socket-reader.js';
 
@@ -40,6 +41,8 @@ export class NbdServer implements ExportLookup {
   readonly #negotiating = new Set<Socket>();
   readonly #sessions = new Set<ServerSession>();
   readonly #sessionsDone = new Set<Promise<void>>();
+  /** Read reply frames, shared by every connection (see `frame-pool.ts`). */
+  readonly #frames = new ReplyFramePool();
   #server: Server | undefined;
   #endpoint: NbdEndpoint | undefined;
   #closing: Promise<void> | undefined;
@@ -146,7 +149,7 @@ export class NbdServer implements ExportLookup {
         setTimeout(() => socket.destroy(), 1000).unref();
         return;
       }
-      const session = new ServerSession(socket, reader, terms, this.#log);
+      const session = new ServerSession(socket, reader, terms, this.#log, this.#frames);
       this.#sessions.add(session);
       try {
         await session.run();

@@ -4,6 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { allocAligned } from '../../drivers/native/aligned.js';
 import type { BlockDevice } from '../../drivers/types.js';
 import { ErrorCode } from '../../src/errors.js';
 
@@ -15,6 +16,12 @@ export interface DriverUnderTest {
   cleanup?(): Promise<void>;
   /** Opens the same medium a second time, read-only, to check durability across handles. */
   reopenReadOnly?(): Promise<BlockDevice>;
+}
+
+/** `dev.readInto`, which every driver has through `BlockDeviceBase`; the case fails when it is missing. */
+function readIntoOf(dev: BlockDevice): NonNullable<BlockDevice['readInto']> {
+  if (dev.readInto === undefined) throw new Error(`driver ${dev.driver} has no readInto`);
+  return dev.readInto.bind(dev);
 }
 
 /** Registers the contract cases for one driver. */
@@ -70,6 +77,46 @@ export function testDriver(name: string, subject: DriverUnderTest): void {
       await Promise.all(blocks.map((b, i) => dev.write(i * bs * 3, b)));
       const back = await Promise.all(blocks.map((_, i) => dev.read(i * bs * 3, bs)));
       back.forEach((b, i) => expect(b.every((x) => x === i + 1)).toBe(true));
+    });
+
+    it('reads into the caller\'s memory what read returns, whatever the view\'s offset and alignment', async () => {
+      const bs = dev.logicalBlockSize;
+      const length = 16 * bs;
+      const offset = Math.floor(dev.size / 3 / bs) * bs;
+      const data = randomBytes(length);
+      await dev.write(offset, data);
+      const readInto = readIntoOf(dev);
+      // A plain Buffer, a page-aligned one (O_DIRECT reads in place) and a view 3 bytes into a larger
+      // array (unaligned: O_DIRECT goes through a bounce buffer); bytes around the view stay untouched.
+      const backing = new Uint8Array(length + 6).fill(0xee);
+      const targets = [Buffer.allocUnsafe(length), allocAligned(length), new Uint8Array(backing.buffer, 3, length)];
+      for (const target of targets) {
+        await readInto(offset, target);
+        expect(Buffer.compare(Buffer.from(target.buffer, target.byteOffset, target.byteLength), data)).toBe(0);
+      }
+      expect([...backing.subarray(0, 3), ...backing.subarray(length + 3)]).toEqual([0xee, 0xee, 0xee, 0xee, 0xee, 0xee]);
+      const many = Array.from({ length: 16 }, () => Buffer.alloc(bs));
+      await Promise.all(many.map((b, i) => readInto(offset + i * bs, b)));
+      many.forEach((b, i) => expect(Buffer.compare(b, data.subarray(i * bs, (i + 1) * bs))).toBe(0));
+      const zeroed = Buffer.alloc(2 * bs, 0x77);
+      await dev.writeZeroes(offset, 2 * bs);
+      await readInto(offset, zeroed);
+      expect(zeroed.every((b) => b === 0)).toBe(true);
+    });
+
+    it('refuses readInto like read: range, alignment, aborted signal, closed; zero length is a no-op', async () => {
+      const bs = dev.logicalBlockSize;
+      const readInto = readIntoOf(dev);
+      await readInto(dev.size, new Uint8Array(0));
+      await expect(readInto(dev.size - bs, Buffer.alloc(2 * bs))).rejects.toMatchObject({ code: ErrorCode.OutOfRange });
+      await expect(readInto(-bs, Buffer.alloc(bs))).rejects.toMatchObject({ code: ErrorCode.OutOfRange });
+      await expect(readInto(1, Buffer.alloc(bs))).rejects.toMatchObject({ code: ErrorCode.Unaligned });
+      await expect(readInto(0, Buffer.alloc(bs + 1))).rejects.toMatchObject({ code: ErrorCode.Unaligned });
+      const controller = new AbortController();
+      controller.abort();
+      await expect(readInto(0, Buffer.alloc(bs), { signal: controller.signal })).rejects.toMatchObject({ code: ErrorCode.Cancelled });
+      await dev.close();
+      await expect(readInto(0, Buffer.alloc(bs))).rejects.toMatchObject({ code: ErrorCode.DeviceClosed });
     });
 
     it('treats zero-length requests as no-ops', async () => {

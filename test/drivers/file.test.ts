@@ -85,6 +85,7 @@ describe('file driver', () => {
     try {
       truncateSync(path, 512 * 1024);
       await expect(dev.read(512 * 1024 - 512, 1024)).rejects.toMatchObject({ code: ErrorCode.ShortRead, details: { got: 512 } });
+      await expect(dev.readInto(512 * 1024 - 512, Buffer.alloc(1024))).rejects.toMatchObject({ code: ErrorCode.ShortRead, details: { got: 512 } });
     } finally {
       await dev.close();
     }
