@@ -14,7 +14,6 @@
  * server writes every new block to the new member too. Its completion action asks, through the intent
  * record, for the member to be marked in sync; the serving process applies that.
  */
-import { z } from 'zod';
 import type { BlockDevice } from '../../../drivers/types.js';
 import type { Clock } from '../../clock.js';
 import { ConflictError, InvalidArgumentError, TimeoutError } from '../../errors.js';
@@ -24,6 +23,7 @@ import { MemberState } from '../member.js';
 import type { Volume } from '../volume.js';
 import { assembleStoredVolume, markStoredMemberInSync } from '../volume-admin.js';
 import { VolumeTable } from '../volume-table.js';
+import { RebuildParamsSchema, ScrubParamsSchema, StepPacer, parseVolumeParams } from './params.js';
 
 /** What the kinds need from their process. */
 export interface VolumeTaskEnv {
@@ -33,22 +33,9 @@ export interface VolumeTaskEnv {
   readonly serverWaitMs?: number;
 }
 
-const common = {
-  volume: z.string().min(1),
-  meta: z.string().min(1),
-  /** Rows per step between checkpoints (default 16). */
-  stepRows: z.number().int().positive().max(4096).optional(),
-};
-const rebuildSchema = z.strictObject({ ...common, member: z.number().int().min(0).max(63), served: z.boolean().default(true) });
-const scrubSchema = z.strictObject({ ...common, repair: z.boolean().default(false) });
-
-function parse<T>(schema: z.ZodType<T>, raw: Record<string, unknown>, kind: string): T {
-  const r = schema.safeParse(raw);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const field = issue?.path.join('.') ?? 'params';
-  throw new InvalidArgumentError(`${kind}: parameter ${field}: ${issue?.message ?? 'invalid'}`, { details: { field } });
-}
+const rebuildSchema = RebuildParamsSchema;
+const scrubSchema = ScrubParamsSchema;
+const parse = parseVolumeParams;
 
 /** One assembled volume per (metadata device, volume, intent generation) in this process. */
 class VolumeCache {
@@ -100,10 +87,12 @@ export function createVolumeTaskKinds(env: VolumeTaskEnv): TaskKind[] {
       const [first, end] = rowsOf(volume, ctx.offset + ctx.resumeFrom, ctx.length - ctx.resumeFrom);
       const step = p.stepRows ?? 16;
       let unreadable = ctx.resumeResult;
+      const pacer = new StepPacer(p.rateLimit, env.clock);
       for (let row = first; row < end; row += step) {
         const stop = Math.min(end, row + step);
         const result = await volume.rebuildRows(p.member, row, stop, { verify: true, signal: ctx.signal });
         unreadable += result.unreadable.length;
+        await pacer.step((stop - row) * volume.layout.chunkSize, ctx.signal);
         if (stop < end) await ctx.checkpoint(stop * volume.layout.chunkSize - ctx.offset, unreadable);
       }
       return unreadable;
@@ -141,10 +130,12 @@ export function createVolumeTaskKinds(env: VolumeTaskEnv): TaskKind[] {
       const [first, end] = rowsOf(volume, ctx.offset + ctx.resumeFrom, ctx.length - ctx.resumeFrom);
       const step = p.stepRows ?? 16;
       let sectors = ctx.resumeResult;
+      const pacer = new StepPacer(p.rateLimit, env.clock);
       for (let row = first; row < end; row += step) {
         const stop = Math.min(end, row + step);
         const result = await volume.scrubRows(row, stop, { repair: p.repair, signal: ctx.signal });
         sectors += Math.ceil(result.mismatchBytes / 512);
+        await pacer.step((stop - row) * volume.layout.chunkSize, ctx.signal);
         if (stop < end) await ctx.checkpoint(stop * volume.layout.chunkSize - ctx.offset, sectors);
       }
       return sectors;
