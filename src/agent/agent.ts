@@ -20,7 +20,7 @@ import { ServerLink } from './server-link.js';
 import { TaskExecutor } from './task-executor.js';
 import { Transmitter } from './transmitter.js';
 import { VolumeWatcher } from './volume-watcher.js';
-import { ControllerWatcher } from './controller-watcher.js';
+import { ControllerWatcher, type HostDeviceHealth } from './controller-watcher.js';
 import { ProcessTaskRunner, type TaskRunner } from './task-runner.js';
 
 /** Stored changes kept for servers that fall behind; older ones are pruned (a snapshot replaces them). */
@@ -101,7 +101,11 @@ export class Agent {
         ? null
         : new VolumeWatcher({ table: volumeTable, devices: this.#cluster.devices, clock, report: (volumes) => this.#onVolumes(volumes), log: this.#o.log });
     const meta = this.#cluster.meta;
-    this.#controllers = meta === undefined ? null : new ControllerWatcher({ meta, clock, report: (list) => this.#onControllers(list), log: this.#o.log });
+    this.#controllers =
+      meta === undefined
+        ? null
+        : new ControllerWatcher({ meta, clock, report: (list) => this.#onControllers(list), reportHealth: (reports) => this.#onDeviceHealth(reports), log: this.#o.log });
+    this.store.ioErrorHoldMs = Math.max(2000, 5 * options.rig.config.timing.probeMs);
     this.#executor = new TaskExecutor({
       store: this.store,
       runner,
@@ -189,6 +193,28 @@ export class Agent {
     if (this.#stop.signal.aborted) return;
     const change = this.store.storeControllers(controllers, this.#nowIso());
     if (change) this.#afterStore([change]);
+  }
+
+  /**
+   * Folds what controllers report of their target devices' I/O into the devices' state: a configured
+   * device (matched by URI) that a controller found failing is stored unavailable with its reason, and
+   * available again when that controller's I/O succeeds again.
+   */
+  #onDeviceHealth(reports: HostDeviceHealth[]): void {
+    if (this.#stop.signal.aborted) return;
+    const changes: StoredChange[] = [];
+    for (const r of reports) {
+      for (const h of r.health) {
+        const device = this.#cluster.devices.find((d) => d.uri === h.uri);
+        if (device === undefined) continue;
+        const report = { reporter: r.reporter, by: `${r.hostname}/${r.pid}`, errors: h.errors, unavailable: h.unavailable, message: h.message };
+        const change = this.store.storeIoReport(device.name, report, this.#nowIso());
+        if (change === null) continue;
+        this.#o.log(`device ${device.name}: ${h.unavailable ? 'unavailable' : 'available'} from controller ${report.by}'s I/O; stored as change ${change.seq}`);
+        changes.push(change);
+      }
+    }
+    this.#afterStore(changes);
   }
 
   /** After a change is stored: broadcast it to the cluster's other agents, then transmit it to our server. */

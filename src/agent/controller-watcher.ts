@@ -9,7 +9,7 @@
 import { openDevice } from '../../drivers/index.js';
 import { repeatEvery, type Clock } from '../clock.js';
 import { LivenessTracker } from '../controller/liveness.js';
-import { HostRole, HostState, hostStateName, TASK_RECORD_CLAIM } from '../metadata/host-record.js';
+import { HostRole, HostState, hostStateName, TASK_RECORD_CLAIM, type DeviceHealth } from '../metadata/host-record.js';
 import { MetadataRegion } from '../metadata/region.js';
 import { hexId } from '../metadata/task-record.js';
 import type { ControllerView } from '../wire/index.js';
@@ -20,7 +20,18 @@ export interface ControllerWatcherOptions {
   meta: string;
   clock: Clock;
   report: (controllers: ControllerView[]) => void;
+  /** Receives, on every read, the device health each host publishes in its record (hosts with none left out). */
+  reportHealth?: (reports: HostDeviceHealth[]) => void;
   log: (line: string) => void;
+}
+
+/** The device health one host (a controller, or a driver running partitions) publishes in its host record. */
+export interface HostDeviceHealth {
+  /** Tells one incarnation of one process in one slot from every other. */
+  reporter: string;
+  hostname: string;
+  pid: number;
+  health: DeviceHealth[];
 }
 
 /** Reads a region's host slots on an interval. */
@@ -50,9 +61,13 @@ export class ControllerWatcher {
       const slots = await region.readHosts();
       const end = this.#o.clock.now();
       const views: ControllerView[] = [];
+      const health: HostDeviceHealth[] = [];
       for (const [slot, s] of slots.entries()) {
         liveness.observe(slot, s.raw, start, end);
         const h = s.value;
+        if (h?.deviceHealth !== undefined && h.deviceHealth.length > 0) {
+          health.push({ reporter: `${slot}/${h.incarnation}/${h.hostname}/${h.pid}`, hostname: h.hostname, pid: h.pid, health: h.deviceHealth });
+        }
         if (h === undefined || h.state === HostState.Free || h.state === HostState.Released) continue;
         views.push({
           slot,
@@ -66,7 +81,10 @@ export class ControllerWatcher {
         });
       }
       this.#lastError = null;
-      if (!this.#stop.signal.aborted) this.#o.report(views);
+      if (!this.#stop.signal.aborted) {
+        this.#o.report(views);
+        if (health.length > 0) this.#o.reportHealth?.(health);
+      }
       return views;
     } catch (err) {
       return this.#failed(err);

@@ -36,14 +36,35 @@ CREATE TABLE IF NOT EXISTS controllers (id INTEGER PRIMARY KEY CHECK (id = 1), b
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS transmitted (server_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, request_id TEXT UNIQUE, state TEXT NOT NULL, executor TEXT, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS io_reports (device TEXT NOT NULL, reporter TEXT NOT NULL, errors INTEGER NOT NULL, unavailable INTEGER NOT NULL, last_error_at INTEGER NOT NULL, PRIMARY KEY (device, reporter));
 CREATE TABLE IF NOT EXISTS agents (agent_id TEXT PRIMARY KEY, server_id TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL, socket TEXT NOT NULL, beat_at INTEGER NOT NULL);
 `;
+
+/** How a device's state reads when controllers' I/O errors made it unavailable. */
+export const IO_ERRORS_REASON = 'I/O errors from controller';
+
+/** One controller's account of one device's I/O, as an agent folds it into the store. */
+export interface IoReport {
+  /** Tells one incarnation of one controller process from every other (slot, incarnation, host, pid). */
+  reporter: string;
+  /** `host/pid` of the controller, for the reason. */
+  by: string;
+  /** I/O errors it has seen on the device so far. */
+  errors: number;
+  unavailable: boolean;
+  message: string;
+}
 
 /** One cluster's store. Synchronous: every method has committed to disk when it returns. */
 export class ClusterStore {
   readonly clusterId: string;
   readonly path: string;
   readonly #db: Database.Database;
+  /**
+   * How long after a controller's last new I/O error a successful probe may not yet call the device
+   * available (the probe reads one block; the controller's failing writes may be elsewhere).
+   */
+  ioErrorHoldMs = 5000;
 
   constructor(dataDir: string, clusterId: string) {
     mkdirSync(dataDir, { recursive: true });
@@ -114,21 +135,66 @@ export class ClusterStore {
   /**
    * Stores a device's availability when it differs from the stored one (claims 000/17-18): returns the
    * stored change, or null when nothing changed (another agent of the cluster stored it first). Errors
-   * are counted either way.
+   * are counted either way. A successful probe does not undo an unavailability that controllers' I/O
+   * errors caused while they are recent (`ioErrorHoldMs`): see {@link ClusterStore.storeIoReport}.
    */
   storeDeviceState(name: string, available: boolean, reason: string, at: string, newErrors = 0): StoredChange | null {
     return this.#tx(() => {
-      const current = this.device(name);
-      if (current === undefined) throw new NotFoundError(`cluster ${this.clusterId} has no device "${name}"`, { details: { device: name } });
-      const errors = current.errors + newErrors;
-      if (current.available === available && !(current.reason === 'not probed yet')) {
-        if (newErrors > 0) this.#db.prepare('UPDATE devices SET body = ? WHERE name = ?').run(JSON.stringify({ ...current, errors }), name);
-        return null;
-      }
-      const next: DeviceState = { name, available, reason, since: at, errors };
-      this.#db.prepare('UPDATE devices SET body = ? WHERE name = ?').run(JSON.stringify(next), name);
-      return this.#append('device', next, at);
+      if (available && this.#ioErrorsHold(name, Date.parse(at))) return null;
+      return this.#setDevice(name, available, reason, at, newErrors);
     });
+  }
+
+  /**
+   * Folds one controller's report of a device's I/O into its state (docs/agents-and-servers.md, "Device
+   * state from controllers' I/O"): new errors with the device unavailable store it unavailable with the
+   * controller's reason; the same controller's later successful I/O stores its return, unless another
+   * controller's errors still hold it. Idempotent per reporter and error count, so the cluster's agents,
+   * which all read the same host records, store each flip once. Returns the change, or null.
+   */
+  storeIoReport(name: string, report: IoReport, at: string): StoredChange | null {
+    return this.#tx(() => {
+      const current = this.device(name);
+      if (current === undefined) return null;
+      const atMs = Date.parse(at);
+      const prev = this.#db.prepare('SELECT errors, unavailable, last_error_at FROM io_reports WHERE device = ? AND reporter = ?').get(name, report.reporter) as
+        | { errors: number; unavailable: number; last_error_at: number }
+        | undefined;
+      const newErrors = Math.max(0, report.errors - (prev?.errors ?? 0));
+      this.#db
+        .prepare('INSERT INTO io_reports (device, reporter, errors, unavailable, last_error_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(device, reporter) DO UPDATE SET errors = excluded.errors, unavailable = excluded.unavailable, last_error_at = excluded.last_error_at')
+        .run(name, report.reporter, report.errors, report.unavailable ? 1 : 0, newErrors > 0 ? atMs : (prev?.last_error_at ?? 0));
+      if (report.unavailable && newErrors > 0) {
+        return this.#setDevice(name, false, `${IO_ERRORS_REASON} ${report.by}: ${report.errors} errors, last: ${report.message}`, at, newErrors);
+      }
+      if (!report.unavailable && prev?.unavailable === 1 && !current.available && current.reason.startsWith(IO_ERRORS_REASON) && !this.#ioErrorsHold(name, atMs)) {
+        return this.#setDevice(name, true, `I/O succeeds again from controller ${report.by}`, at, newErrors);
+      }
+      if (newErrors > 0) this.#setDevice(name, current.available, current.reason, at, newErrors);
+      return null;
+    });
+  }
+
+  /** True while controllers' recent I/O errors keep a device unavailable that they made unavailable. */
+  #ioErrorsHold(name: string, atMs: number): boolean {
+    const current = this.device(name);
+    if (current === undefined || current.available || !current.reason.startsWith(IO_ERRORS_REASON)) return false;
+    const row = this.#db.prepare('SELECT COUNT(*) AS n FROM io_reports WHERE device = ? AND unavailable = 1 AND last_error_at > ?').get(name, atMs - this.ioErrorHoldMs) as { n: number };
+    return row.n > 0;
+  }
+
+  /** Stores `available` when it differs from the stored state; errors are counted either way. */
+  #setDevice(name: string, available: boolean, reason: string, at: string, newErrors: number): StoredChange | null {
+    const current = this.device(name);
+    if (current === undefined) throw new NotFoundError(`cluster ${this.clusterId} has no device "${name}"`, { details: { device: name } });
+    const errors = current.errors + newErrors;
+    if (current.available === available && !(current.reason === 'not probed yet')) {
+      if (newErrors > 0) this.#db.prepare('UPDATE devices SET body = ? WHERE name = ?').run(JSON.stringify({ ...current, errors }), name);
+      return null;
+    }
+    const next: DeviceState = { name, available, reason, since: at, errors };
+    this.#db.prepare('UPDATE devices SET body = ? WHERE name = ?').run(JSON.stringify(next), name);
+    return this.#append('device', next, at);
   }
 
   /** The volume list last read from the cluster's volume table (empty before the first read). */

@@ -15,6 +15,7 @@ import { chunkForTask, type MetadataRegion } from '../metadata/region.js';
 import { TaskState, hexId, type TaskRecord } from '../metadata/task-record.js';
 import { finalizeTask, mayComplete } from '../tasks/lifecycle.js';
 import type { TaskKindRegistry } from '../tasks/registry.js';
+import { DeviceHealthTracker } from './device-health.js';
 import type { ControllerEvent } from './events.js';
 import { HostSession, type HostView } from './host-session.js';
 import { isTransient } from './timed.js';
@@ -36,6 +37,8 @@ export interface ControllerOptions {
   onEvent?: (event: ControllerEvent) => void;
   /** Least time between writes of a chunk record while its partitions run; default the heartbeat interval. */
   checkpointIntervalMs?: number;
+  /** Consecutive I/O errors on a target after which this host reports it unavailable (default 3). */
+  ioErrorThreshold?: number;
   log?: (message: string) => void;
 }
 
@@ -51,10 +54,13 @@ export class Controller {
   readonly #o: ControllerOptions;
   readonly #targets = new Map<string, Promise<BlockDevice>>();
   readonly #completeChunks = new Map<number, Set<number>>();
+  /** Target I/O outcomes, published in the host record for the cluster's agents. */
+  readonly #health: DeviceHealthTracker;
 
   private constructor(session: HostSession, o: ControllerOptions) {
     this.session = session;
     this.#o = o;
+    this.#health = new DeviceHealthTracker((list) => session.publishDeviceHealth(list), o.ioErrorThreshold);
   }
 
   /** Joins the region (takes a host slot) and returns the controller, not yet running. */
@@ -183,7 +189,9 @@ export class Controller {
     if (uri === this.#o.region.device.uri) return Promise.resolve(this.#o.region.device);
     let p = this.#targets.get(uri);
     if (!p) {
-      p = this.#o.openTarget(uri);
+      p = this.#health.watch(uri, this.#o.openTarget(uri));
+      // A failed open is not kept: the next chunk opens again (the device may be back).
+      void p.catch(() => this.#targets.delete(uri));
       this.#targets.set(uri, p);
     }
     return p;
@@ -238,8 +246,8 @@ export class Controller {
           resumeResult,
           params: spec.params,
           signal: session.signal,
-          read: (o, n) => session.guard('reading the task target', () => device.read(o, n)),
-          write: (o, d) => session.guard('writing the task target', () => device.write(o, d)),
+          read: (o, n) => this.#health.watch(spec.target, session.guard('reading the task target', () => device.read(o, n))),
+          write: (o, d) => this.#health.watch(spec.target, session.guard('writing the task target', () => device.write(o, d))),
           checkpoint: async (bytesDone, partial) => {
             rec.checkpoint = { partition, bytesDone };
             rec.results[i] = partial >>> 0;

@@ -15,7 +15,7 @@ import { hostname as osHostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import { ConflictError, LeaseLostError, MetaFullError } from '../errors.js';
 import type { HostRole} from '../metadata/host-record.js';
-import { HostState, sameResource, type ClaimTarget, type HostRecord } from '../metadata/host-record.js';
+import { HostState, sameResource, type ClaimTarget, type DeviceHealth, type HostRecord } from '../metadata/host-record.js';
 import type { TimingParameters } from '../metadata/layout.js';
 import type { MetadataRegion, Slot } from '../metadata/region.js';
 import { LivenessTracker } from './liveness.js';
@@ -63,6 +63,7 @@ export class HostSession {
   readonly #stop = new AbortController();
   readonly #lock = new Mutex();
   #renewing: Promise<void> | undefined;
+  #deviceHealth: DeviceHealth[] = [];
   readonly #onFence: ((reason: LeaseLostError) => void) | undefined;
 
   private constructor(o: HostSessionOptions) {
@@ -110,6 +111,14 @@ export class HostSession {
   /** The claim currently recorded, if any. */
   get currentClaim(): ClaimTarget | undefined {
     return this.#record.claim;
+  }
+
+  /**
+   * Sets the device health list this host publishes; it goes out with the next write of the host record
+   * (at the latest the next heartbeat), where the cluster's agents read it.
+   */
+  publishDeviceHealth(list: DeviceHealth[]): void {
+    this.#deviceHealth = list;
   }
 
   /** Throws `LeaseLostError` (fencing first if time ran out) unless work may issue I/O now. */
@@ -234,7 +243,7 @@ export class HostSession {
   #writeOwn(changes: Partial<HostRecord>, joining = false): Promise<void> {
     return this.#lock.run(async () => {
       if (!joining) this.assertValid();
-      const next: HostRecord = { ...this.#record, ...changes, heartbeat: this.#record.heartbeat + 1, wallTime: this.clock.wallTime() };
+      const next: HostRecord = { ...this.#record, ...changes, deviceHealth: this.#deviceHealth, heartbeat: this.#record.heartbeat + 1, wallTime: this.clock.wallTime() };
       const sequence = this.#sequence + 1;
       const issued = this.clock.now();
       try {

@@ -13,8 +13,32 @@
  *   32 u32 claim task slot              56 char[64] hostname, UTF-8
  *   36 u32 claim task id
  *   40 i32 claim index: chunk number, or -1 for the task record itself
+ *  120 u32 device health JSON length (H), 0 when the host has seen no device error; then H bytes of JSON
+ *      (an array of {@link DeviceHealth}, validated with zod when read). Records of 120 bytes have none.
  */
+import { z } from 'zod';
 import { readText, writeText } from './record.js';
+
+/**
+ * What a controller has seen of one target device's I/O (docs/on-disk-format.md, section 5, and
+ * docs/agents-and-servers.md, "Device state from controllers' I/O"): listed once the device has failed an
+ * I/O, so agents can record it unavailable with the controller's reason, and its return.
+ */
+export const deviceHealthSchema = z.object({
+  /** Device URI as the task names it. */
+  uri: z.string().min(1).max(512),
+  /** I/O errors seen on it since this process started. */
+  errors: z.number().int().min(0),
+  /** True after `threshold` consecutive errors or an "unavailable" error, until an I/O succeeds again. */
+  unavailable: z.boolean(),
+  /** The last error's message (shortened). */
+  message: z.string().max(200),
+});
+/** One device's I/O health as a controller reports it in its host record. */
+export type DeviceHealth = z.infer<typeof deviceHealthSchema>;
+/** At most this many devices are listed (the record must fit one block). */
+export const MAX_DEVICE_HEALTH = 4;
+const deviceHealthListSchema = z.array(deviceHealthSchema).max(MAX_DEVICE_HEALTH);
 
 /** States of a host slot. */
 export const HostState = { Free: 0, Joining: 1, Live: 2, Released: 3 } as const;
@@ -48,6 +72,8 @@ export interface HostRecord {
   role: HostRole;
   wallTime: number;
   hostname: string;
+  /** Devices this host has seen fail an I/O (absent or empty when none). */
+  deviceHealth?: DeviceHealth[];
 }
 
 /** True when two claims name the same resource. */
@@ -70,7 +96,13 @@ export function encodeHostRecord(r: HostRecord): Buffer {
   p.writeUInt32LE(r.role, 44);
   p.writeBigUInt64LE(BigInt(Math.max(0, Math.floor(r.wallTime))), 48);
   writeText(p, 56, 64, r.hostname);
-  return p;
+  if (r.deviceHealth === undefined || r.deviceHealth.length === 0) return p;
+  const health = Buffer.from(JSON.stringify(r.deviceHealth), 'utf8');
+  const out = Buffer.alloc(124 + health.length);
+  p.copy(out, 0);
+  out.writeUInt32LE(health.length, 120);
+  health.copy(out, 124);
+  return out;
 }
 
 /** Decodes a host record payload; returns a problem string for impossible field values. */
@@ -81,6 +113,16 @@ export function decodeHostRecord(p: Buffer): HostRecord | string {
   if (state > 3) return `host state ${state} is not 0-3`;
   if (role !== 1 && role !== 2) return `host role ${role} is not 1 or 2`;
   const present = p.readUInt32LE(28);
+  let deviceHealth: DeviceHealth[] | undefined;
+  if (p.length >= 124 && p.readUInt32LE(120) > 0) {
+    const length = p.readUInt32LE(120);
+    if (124 + length > p.length) return 'host record device health JSON runs past the payload';
+    try {
+      deviceHealth = deviceHealthListSchema.parse(JSON.parse(p.toString('utf8', 124, 124 + length)));
+    } catch (err) {
+      return `host record device health JSON does not validate: ${err instanceof Error ? err.message.slice(0, 200) : String(err)}`;
+    }
+  }
   return {
     incarnation: p.readUInt32LE(0),
     state: state as HostState,
@@ -91,6 +133,7 @@ export function decodeHostRecord(p: Buffer): HostRecord | string {
     role: role,
     wallTime: Number(p.readBigUInt64LE(48)),
     hostname: readText(p, 56, 64),
+    ...(deviceHealth === undefined ? {} : { deviceHealth }),
   };
 }
 

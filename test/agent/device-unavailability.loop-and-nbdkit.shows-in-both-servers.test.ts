@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProcess, waitFor } from '../support/processes.js';
 import { requireCommand, requireRoot } from '../support/requirements.js';
 import { tempDir } from '../support/temp.js';
-import { clusterUp, startServer, writeRig, type ServerHandle } from '../cluster/rig.js';
+import { clusterUp, startServer, waitForSocket, writeRig, type ServerHandle } from '../cluster/rig.js';
 import type { DeviceState } from '../../src/wire/index.js';
 
 const dir = tempDir('blockrig-unavail-');
@@ -36,14 +36,7 @@ beforeAll(async () => {
   loopDevice = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim();
   const socket = join(dir, 'nbd.sock');
   startProcess('nbdkit', ['-f', '-U', socket, '--exit-with-parent', '--filter=error', 'memory', '1M', 'error-rate=1', `error-file=${errorFlag}`]);
-  await waitFor(() => {
-    try {
-      execFileSync('test', ['-S', socket]);
-      return true;
-    } catch {
-      return false;
-    }
-  }, 10_000, 'nbdkit socket');
+  await waitForSocket(socket, 'nbdkit socket');
   const config = writeRig(dir, {
     servers: [{ id: 'A' }, { id: 'B' }],
     clusters: [{ id: 'c1', devices: [{ name: 'loop', uri: loopDevice }, { name: 'nbd', uri: `nbd+unix:///?socket=${socket}` }] }],

@@ -2,7 +2,7 @@
  * Test rig for agents and servers: writes a rig configuration, starts real `blockrig server` and
  * `blockrig cluster up` processes from the built CLI, logs in, and reads both servers' views.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CLI_PATH } from '../support/cli.js';
@@ -123,4 +123,15 @@ export function recordingDriver(runsFile: string, seconds: number): string[] {
     `echo '{"state":"complete","partitions":4}'`,
   ].join('\n');
   return ['/bin/sh', '-c', script, 'test-driver'];
+}
+
+/** Waits until a Unix socket exists at `path` (a server such as nbdkit started listening). */
+export async function waitForSocket(path: string, what = path): Promise<void> {
+  await waitFor(() => {
+    try {
+      return statSync(path).isSocket();
+    } catch {
+      return false;
+    }
+  }, 10_000, what);
 }
