@@ -14,7 +14,7 @@ import type { ApiErrorBody, TaskRecord, VolumeView } from '../../src/wire/index.
 import { CLI_PATH, runCli } from '../support/cli.js';
 import { startProcess, stopProcess, waitFor, type TestProcess } from '../support/processes.js';
 import { tempDir } from '../support/temp.js';
-import { clusterUp, startServer, writeRig, type ServerHandle } from './rig.js';
+import { clusterUp, startServer, TEST_PASSWORD, writeRig, type ServerHandle } from './rig.js';
 
 const MiB = 1 << 20;
 const CHUNK = 64 * 1024;
@@ -114,6 +114,28 @@ describe('volume task kinds issued through the servers', () => {
     expect((await volume(serverA))?.members[1]?.uri).toBe(members[3]);
     const repair = await run(serverA, 'volume-scrub', { volume: 'v5', repair: true });
     expect(repair.status.outcome.result.mismatchSectors).toBe(0);
+  });
+
+  it('blockrig task submit through the servers runs a volume scrub (--wait --json, human output) and names a bad option', () => {
+    const env = { ...process.env, BLOCKRIG_PASSWORD: TEST_PASSWORD };
+    const servers = ['--server', serverA.url, '--server', serverB.url];
+    const json = runCli(['task', 'submit', 'volume-scrub', '--cluster', 'c1', '--volume', 'v5', '--partitions', '4', '--wait', '--json', ...servers], { env });
+    expect(json.status, json.stderr).toBe(0);
+    const record = JSON.parse(json.stdout) as TaskRecord;
+    expect(record).toMatchObject({ kind: 'volume-scrub', state: 'succeeded', args: { volume: 'v5', partitions: 4 } });
+    expect((record.result as VolumeCompletion).outcome.result.mismatchSectors).toBe(0);
+    const human = runCli(['task', 'submit', 'volume-scrub', '--cluster', 'c1', '--volume', 'v5', '--wait', ...servers], { env });
+    expect(human.status, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/kind:\s+volume-scrub/);
+    expect(human.stdout).toMatch(/state:\s+succeeded/);
+    expect(human.stdout).toMatch(/args:\s+volume=v5/);
+    expect(human.stdout).toMatch(/result:\s+\{"volume":"v5","repair":false,"mismatchSectors":0/);
+    const missing = runCli(['task', 'submit', 'volume-rebuild', '--cluster', 'c1', ...servers], { env });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('--volume: name the volume');
+    const unknown = runCli(['task', 'submit', 'volume-scrub', '--cluster', 'c1', '--volume', 'nope', ...servers], { env });
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('no volume "nope"');
   });
 
   it('bad arguments are refused with 400 naming the field', async () => {

@@ -6,10 +6,10 @@
  * is given; subcommands only the server path has (`pause`, `resume`, `watch`) are added here.
  */
 import { randomUUID } from 'node:crypto';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { z } from 'zod';
-import { InvalidArgumentError, UnsupportedError } from '../../errors.js';
-import { partitionCells, TaskKindSchema, TaskListSchema, TaskRecordSchema, TaskStateSchema, taskProgress, type TaskRecord } from '../../wire/index.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { partitionCells, TaskIssueSchema, TaskKindSchema, TaskListSchema, TaskRecordSchema, TaskStateSchema, taskProgress, type TaskArgs, type TaskIssue, type TaskRecord } from '../../wire/index.js';
 import { clientFor, collect } from '../client/connection.js';
 import { subcommand } from '../client/server-form.js';
 import { exitStatusOf, taskError, watchTask } from '../client/task-watch.js';
@@ -29,10 +29,34 @@ export function parseTaskArgs(words: readonly string[]): Record<string, string |
   return args;
 }
 
+/** Options that are task arguments of the same name (`--volume v5` is `args.volume`). */
+const ARG_OPTIONS = ['partitions', 'volume', 'repair', 'member', 'offline', 'seed', 'target'] as const;
+
+/** The issue from the command line, checked with the server's own schema; a problem names its option. */
+function issueFrom(kind: string, o: z.infer<typeof SubmitOptions>): TaskIssue {
+  const args: TaskArgs = parseTaskArgs(o.arg ?? []);
+  for (const name of ARG_OPTIONS) if (o[name] !== undefined) args[name] = o[name];
+  const checked = TaskIssueSchema.safeParse({ cluster: o.cluster, kind, args, requestId: o.requestId ?? `cli-${randomUUID()}` });
+  if (checked.success) return checked.data;
+  const problem = checked.error.issues[0];
+  const [head, name] = (problem?.path ?? []).map(String);
+  const option = head === 'args' && name !== undefined ? ((ARG_OPTIONS as readonly string[]).includes(name) ? `--${name}` : `--arg ${name}=...`) : head === 'kind' ? 'kind' : `--${head ?? 'arg'}`;
+  throw new InvalidArgumentError(`${option}: ${problem?.message ?? 'invalid'}`, { details: { field: head === 'args' ? `args.${name ?? ''}` : (head ?? 'args') } });
+}
+
 function partitionsText(t: TaskRecord): string {
   const cells = partitionCells(taskProgress(t));
   if (cells.length === 0) return '-';
   return `${cells.filter((c) => c.state === 'COMPLETE').length}/${cells.length} COMPLETE`;
+}
+
+/** The completion's result (a scrub's mismatches and where they are, a rebuild's member), when it has one. */
+function resultText(t: TaskRecord): string {
+  const status = t.result as { outcome?: { result?: unknown }; mismatchLocations?: { offset: number; length: number }[] } | null;
+  const result = status?.outcome?.result;
+  if (result === undefined || result === null) return '-';
+  const where = status?.mismatchLocations?.map((l) => `member bytes ${l.offset}+${l.length}`).join(', ');
+  return `${JSON.stringify(result)}${where ? `; mismatches at ${where}` : ''}`;
 }
 
 function printTask(t: TaskRecord): void {
@@ -46,6 +70,7 @@ function printTask(t: TaskRecord): void {
     executor: t.executor === null ? '-' : `${t.executor.agentId} (pid ${t.executor.pid} on ${t.executor.host})`,
     executors: t.executors.map((e) => e.agentId).join(' -> ') || '-',
     partitions: partitionsText(t),
+    result: resultText(t),
     'pending request': t.control ?? '-',
     error: t.error ?? '-',
     created: t.createdAt,
@@ -58,6 +83,12 @@ function printTask(t: TaskRecord): void {
 const SubmitOptions = z.object({
   cluster: z.string({ error: 'give the cluster that runs the task with --cluster ID' }).min(1, 'give the cluster with --cluster'),
   partitions: z.coerce.number().int().min(1).optional(),
+  volume: z.string().optional(),
+  repair: z.boolean().optional(),
+  member: z.coerce.number().int().min(0).max(63).optional(),
+  offline: z.boolean().optional(),
+  seed: z.string().optional(),
+  target: z.string().optional(),
   arg: z.array(z.string()).optional(),
   requestId: z.string().min(1).max(128).optional(),
   wait: z.boolean().optional(),
@@ -76,21 +107,34 @@ export const taskRemoteCommands: CommandModule = (program) => {
         .argument('<kind>', `task kind (${TaskKindSchema.options.join(', ')})`)
         .option('--cluster <id>', 'the cluster that runs the task (required)')
         .option('--partitions <n>', 'number of partitions')
+        .option('--volume <name>', 'volume kinds: the volume (as named in the cluster\'s volume table)')
+        .option('--repair', 'volume-scrub: rewrite what does not match (default: check only)')
+        .option('--member <n>', 'volume-rebuild: the member being rebuilt (default: the one the table says)')
+        .option('--offline', 'volume-rebuild: no process serves the volume')
+        .option('--seed <hex>', 'fill and verify: the pattern seed (verify: the fill\'s)')
+        .option('--target <uri>', 'fill, verify, checksum: the device of the data set')
         .option('--arg <name=value>', 'another task argument; repeat it', collect)
         .option('--request-id <key>', 'idempotency key: submitting again with it returns the same task (default: a fresh one, reused across failover)')
         .option('--wait', 'follow the task until it finishes; exit 0 succeeded, 14 failed, 130 cancelled')
         .option('--json', 'print JSON')
-        .addOption(new Option('--meta <uri>', 'run on a metadata region without a server (needs the region task commands)').hideHelp())
-        .addHelpText('after', examples('blockrig task submit checksum --cluster c1 --partitions 16 --wait', 'blockrig task submit fill --cluster c2 --arg seed=7 --json')),
+        .addHelpText(
+          'after',
+          examples(
+            'blockrig task submit volume-scrub --cluster c1 --volume v5 --wait',
+            'blockrig task submit volume-scrub --cluster c1 --volume v5 --repair --partitions 16 --json',
+            'blockrig task submit volume-rebuild --cluster c1 --volume v5 --wait',
+            'blockrig task submit volume-initialize --cluster c2 --volume v1',
+            'blockrig task submit fill --cluster c2 --seed 7f3a09c1 --wait',
+            'blockrig task submit verify --cluster c2 --seed 7f3a09c1 --partitions 8 --wait',
+            'blockrig task submit checksum --cluster c1 --partitions 16 --wait',
+          ),
+        ),
     action(async (kindText: unknown, opts: Record<string, unknown>, cmd: Command) => {
-      if (opts.meta !== undefined) {
-        throw new UnsupportedError('task submit --meta: this build has no region task commands (blockrig task ... --meta); issue the task through a server with --server', { details: { field: 'meta' } });
-      }
+      if (opts.meta !== undefined) throw new InvalidArgumentError('task submit: give either --meta URI (the region, no server) or --server URL, not both', { details: { field: 'meta' } });
       const o = parseArgs(SubmitOptions, opts);
-      const kind = parseArgs(TaskKindSchema, kindText, 'kind');
-      const args = { ...parseTaskArgs(o.arg ?? []), ...(o.partitions === undefined ? {} : { partitions: o.partitions }) };
+      const issue = issueFrom(parseArgs(TaskKindSchema, kindText, 'kind'), o);
       const client = clientFor(cmd);
-      const created = await client.post(TaskRecordSchema, '/api/v1/tasks', { cluster: o.cluster, kind, args, requestId: o.requestId ?? `cli-${randomUUID()}` });
+      const created = await client.post(TaskRecordSchema, '/api/v1/tasks', issue);
       if (o.wait !== true) {
         if (o.json === true) printJson(created);
         else printTask(created);

@@ -146,7 +146,7 @@ export function App() {
       <div class="grid">
         <div class="main">
           <TaskForm
-            clusterIds={clusters.map((c) => c.id)}
+            clusters={clusters}
             confirm={setConfirmation}
             issued={(task) => {
               if (stateRef.current) update(noteTask(stateRef.current, task));

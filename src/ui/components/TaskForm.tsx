@@ -1,45 +1,42 @@
 /**
- * Issue a task: cluster, kind, partitions and extra `name=value` arguments. Checked with the shared zod
- * schema before sending; a message (ours or the server's) is shown beside the field it names. Kinds that
- * overwrite data ask for confirmation first.
+ * Issue a task: cluster and kind, then the fields of that kind (a volume scrub's volume and check/repair
+ * mode, a rebuild's member, a verify's seed, ...). Checked with the shared zod schema before sending; a
+ * message (ours or the server's) is shown beside the field it names. Kinds that write over data ask for
+ * confirmation first. The rules are in `task-form-fields.ts`.
  */
 import { useState } from 'preact/hooks';
-import { TaskIssueSchema, TaskKindSchema, type TaskIssue, type TaskKind, type TaskRecord } from '../../wire/index.js';
+import type { ClusterView, TaskIssue, TaskRecord } from '../../wire/index.js';
 import { ApiError, issueTask } from '../api.js';
+import { buildIssue, confirmationFor, FIELDS_OF_KIND, initialValues, KIND_CHOICES, slotOf, type ErrorSlot, type TaskField, type TaskFieldValues, type TaskFormErrors } from '../task-form-fields.js';
 import type { Confirmation } from './ConfirmDialog.js';
-
-/** Task kinds that write over the data set. */
-export const DESTRUCTIVE_KINDS: readonly TaskKind[] = ['fill'];
 
 /** Props of {@link TaskForm}. */
 export interface TaskFormProps {
-  clusterIds: string[];
+  clusters: ClusterView[];
   confirm: (c: Confirmation) => void;
   issued: (task: TaskRecord) => void;
 }
 
-type Errors = Partial<Record<'cluster' | 'kind' | 'partitions' | 'args' | 'form', string>>;
-
-/** Parses "seed=7 device=d0" into arguments; numbers stay numbers. Throws with a message on bad text. */
-export function parseExtraArgs(text: string): Record<string, string | number> {
-  const args: Record<string, string | number> = {};
-  for (const word of text.split(/\s+/).filter((w) => w !== '')) {
-    const at = word.indexOf('=');
-    if (at <= 0) throw new Error(`"${word}" is not name=value`);
-    const value = word.slice(at + 1);
-    args[word.slice(0, at)] = /^\d+$/.test(value) ? Number(value) : value;
-  }
-  return args;
-}
-
 /** The issue-a-task form. */
-export function TaskForm({ clusterIds, confirm, issued }: TaskFormProps) {
-  const [cluster, setCluster] = useState(clusterIds[0] ?? '');
-  const [kind, setKind] = useState<string>('checksum');
-  const [partitions, setPartitions] = useState('8');
-  const [extra, setExtra] = useState('');
-  const [errors, setErrors] = useState<Errors>({});
+export function TaskForm({ clusters, confirm, issued }: TaskFormProps) {
+  const first = clusters[0];
+  const [values, setValues] = useState<TaskFieldValues>(() => initialValues(first?.id ?? '', first?.volumes[0]?.name ?? ''));
+  const [errors, setErrors] = useState<TaskFormErrors>({});
   const [busy, setBusy] = useState(false);
+
+  const cluster = clusters.find((c) => c.id === values.cluster);
+  const volumes = cluster?.volumes ?? [];
+  const volume = volumes.find((v) => v.name === values.volume);
+  const shown = FIELDS_OF_KIND[values.kind as keyof typeof FIELDS_OF_KIND] ?? [];
+
+  const set = (field: TaskField, value: string): void => {
+    const next = { ...values, [field]: value };
+    // A cluster's own volumes: changing the cluster picks its first volume.
+    if (field === 'cluster') next.volume = clusters.find((c) => c.id === value)?.volumes[0]?.name ?? '';
+    if (field === 'cluster' || field === 'volume') next.member = '';
+    setValues(next);
+    setErrors(({ [field]: _cleared, ...rest }) => rest);
+  };
 
   const send = async (issue: TaskIssue): Promise<void> => {
     setBusy(true);
@@ -48,11 +45,8 @@ export function TaskForm({ clusterIds, confirm, issued }: TaskFormProps) {
       setErrors({});
       issued(task);
     } catch (err) {
-      if (err instanceof ApiError) {
-        const field = err.field?.split('.')[0];
-        const key = field === 'cluster' || field === 'kind' ? field : err.field === 'args.partitions' ? 'partitions' : field === 'args' ? 'args' : 'form';
-        setErrors({ [key]: err.message });
-      } else setErrors({ form: String(err) });
+      if (err instanceof ApiError) setErrors({ [err.field === null ? 'form' : slotOf(err.field, issue.kind)]: err.message });
+      else setErrors({ form: String(err) });
     } finally {
       setBusy(false);
     }
@@ -60,55 +54,39 @@ export function TaskForm({ clusterIds, confirm, issued }: TaskFormProps) {
 
   const submit = (e: Event): void => {
     e.preventDefault();
-    const found: Errors = {};
-    let args: Record<string, string | number> = {};
-    try {
-      args = parseExtraArgs(extra);
-    } catch (err) {
-      found.args = (err as Error).message;
-    }
-    if (!/^\d+$/.test(partitions) || Number(partitions) < 1) found.partitions = 'a whole number of partitions, at least 1';
-    else args.partitions = Number(partitions);
-    const parsed = TaskIssueSchema.safeParse({ cluster, kind, args });
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
-        const head = String(issue.path[0] ?? 'form');
-        const key = head === 'cluster' || head === 'kind' ? head : head === 'args' ? 'args' : 'form';
-        found[key] ??= issue.message;
-      }
-    }
-    setErrors(found);
-    if (Object.keys(found).length > 0 || !parsed.success) return;
-    const issue = parsed.data;
-    if (DESTRUCTIVE_KINDS.includes(issue.kind)) {
-      confirm({
-        title: `Overwrite data on cluster ${issue.cluster}?`,
-        detail: `A ${issue.kind} task writes a pattern over the whole data set of cluster ${issue.cluster}. Data there is lost.`,
-        confirmLabel: `Run ${issue.kind}`,
-        run: () => void send(issue),
-      });
-      return;
-    }
-    void send(issue);
+    const built = buildIssue(values);
+    if (built.issue === null) return setErrors(built.errors);
+    setErrors({});
+    const issue = built.issue;
+    const ask = confirmationFor(issue);
+    if (ask === null) return void send(issue);
+    confirm({ ...ask, run: () => void send(issue) });
   };
 
-  const err = (key: keyof Errors) =>
-    errors[key] === undefined ? null : (
-      <span class="field-error" role="alert" data-field={key}>
-        {errors[key]}
+  const err = (slot: ErrorSlot) =>
+    errors[slot] === undefined ? null : (
+      <span class="field-error" role="alert" data-field={slot}>
+        {errors[slot]}
       </span>
     );
+  const text = (field: TaskField, label: string, placeholder: string, grow = false) => (
+    <label class={grow ? 'grow' : undefined}>
+      {label}
+      <input name={field} placeholder={placeholder} value={values[field]} onInput={(e) => set(field, e.currentTarget.value)} aria-invalid={errors[field] !== undefined} />
+      {err(field)}
+    </label>
+  );
 
   return (
-    <form class="panel task-form" onSubmit={submit} aria-label="issue a task">
+    <form class="panel task-form" onSubmit={submit} aria-label="issue a task" noValidate>
       <h2>Issue a task</h2>
       <div class="row">
         <label>
           Cluster
-          <select name="cluster" value={cluster} onChange={(e) => setCluster(e.currentTarget.value)}>
-            {clusterIds.map((id) => (
-              <option key={id} value={id}>
-                {id}
+          <select name="cluster" value={values.cluster} onChange={(e) => set('cluster', e.currentTarget.value)}>
+            {clusters.map((c) => (
+              <option key={c.id} value={c.id}>
+                {c.id}
               </option>
             ))}
             <option value="">(none)</option>
@@ -116,26 +94,58 @@ export function TaskForm({ clusterIds, confirm, issued }: TaskFormProps) {
           {err('cluster')}
         </label>
         <label>
-          Kind
-          <select name="kind" value={kind} onChange={(e) => setKind(e.currentTarget.value)}>
-            {TaskKindSchema.options.map((k) => (
-              <option key={k} value={k}>
-                {k}
+          Task
+          <select name="kind" value={values.kind} onChange={(e) => set('kind', e.currentTarget.value)}>
+            {KIND_CHOICES.map((k) => (
+              <option key={k.kind} value={k.kind}>
+                {k.label}
               </option>
             ))}
           </select>
           {err('kind')}
         </label>
-        <label>
-          Partitions
-          <input name="partitions" inputMode="numeric" value={partitions} onInput={(e) => setPartitions(e.currentTarget.value)} />
-          {err('partitions')}
-        </label>
-        <label class="grow">
-          More arguments (name=value …)
-          <input name="args" placeholder="seed=7" value={extra} onInput={(e) => setExtra(e.currentTarget.value)} />
-          {err('args')}
-        </label>
+        {shown.includes('volume') ? (
+          <label>
+            Volume
+            <select name="volume" value={values.volume} onChange={(e) => set('volume', e.currentTarget.value)}>
+              <option value="">{volumes.length === 0 ? '(no volumes reported)' : '(choose)'}</option>
+              {volumes.map((v) => (
+                <option key={v.name} value={v.name}>
+                  {v.name} ({v.level}, {v.state})
+                </option>
+              ))}
+            </select>
+            {err('volume')}
+          </label>
+        ) : null}
+        {shown.includes('mode') ? (
+          <label>
+            Mode
+            <select name="mode" value={values.mode} onChange={(e) => set('mode', e.currentTarget.value)}>
+              <option value="check">check: count and locate mismatches</option>
+              <option value="repair">repair: rewrite what does not match</option>
+            </select>
+            {err('mode')}
+          </label>
+        ) : null}
+        {shown.includes('member') ? (
+          <label>
+            Member
+            <select name="member" value={values.member} onChange={(e) => set('member', e.currentTarget.value)}>
+              <option value="">(the one being rebuilt)</option>
+              {(volume?.members ?? []).map((m) => (
+                <option key={m.index} value={String(m.index)}>
+                  {m.index}: {m.device ?? m.uri} ({m.state})
+                </option>
+              ))}
+            </select>
+            {err('member')}
+          </label>
+        ) : null}
+        {shown.includes('target') ? text('target', 'Target device', 'URI (default: after the metadata region)') : null}
+        {shown.includes('seed') ? text('seed', 'Seed', values.kind === 'verify' ? 'the fill’s seed (hex)' : 'hex (default: the task id)') : null}
+        {shown.includes('partitions') ? text('partitions', 'Partitions', '8') : null}
+        {shown.includes('args') ? text('args', 'More arguments (name=value …)', 'name=value', true) : null}
         <button type="submit" disabled={busy}>
           Issue
         </button>
