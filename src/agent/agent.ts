@@ -67,7 +67,7 @@ export class Agent {
     const server = serverConfig(options.rig, options.serverId);
     this.me = { agentId: agentIdFor(options.serverId, options.clusterId), serverId: options.serverId, host: hostname(), pid: process.pid };
     this.store = new ClusterStore(this.#cluster.dataDir, this.#cluster.id);
-    this.#link = new ServerLink(server, { ...this.me, clusterId: this.#cluster.id }, options.rig.secret);
+    this.#link = new ServerLink(server, { ...this.me, clusterId: this.#cluster.id }, options.rig.secret, this.#stop.signal);
     this.#broadcast = new ChangeBroadcast(join(this.#cluster.dataDir, 'agents', `${this.me.agentId}.sock`));
     this.#prober = new DeviceProber(this.#cluster.devices, clock, (o) => this.#onProbe(o));
     const runner =

@@ -38,13 +38,16 @@ export class ServerLink {
   readonly #server: ServerConfig;
   readonly #identity: AgentIdentity;
   readonly #secret: string;
+  readonly #stop: AbortSignal | undefined;
   #url: string | null = null;
   #token: string | null = null;
 
-  constructor(server: ServerConfig, identity: AgentIdentity, secret: string) {
+  /** `stop` aborts every request in flight: an agent that stops does not wait for a server that hangs. */
+  constructor(server: ServerConfig, identity: AgentIdentity, secret: string, stop?: AbortSignal) {
     this.#server = server;
     this.#identity = identity;
     this.#secret = secret;
+    this.#stop = stop;
   }
 
   /** True while holding a token from a successful registration. */
@@ -65,7 +68,7 @@ export class ServerLink {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(this.#token === null ? {} : { authorization: `Bearer ${this.#token}` }) },
         body: JSON.stringify(body ?? {}),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: this.#stop === undefined ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([AbortSignal.timeout(timeoutMs), this.#stop]),
       });
     } catch (err) {
       throw new AgentUnavailableError(`server ${this.#server.id} at ${this.#url} is unreachable: ${(err as Error).message}`, { cause: err });

@@ -3,6 +3,10 @@
  * configured server it launches one agent (claims 000/19, 001/11: an agent is launched if its server is
  * configured; no server, no agent), plus the configured controller processes on the metadata region.
  * A process that exits unexpectedly is started again after `retryMs`; stopping stops them all.
+ *
+ * No child outlives the supervisor: each gets an IPC channel and stops when it closes (see
+ * `exit-with-parent.ts`), which covers a supervisor killed with SIGKILL while a child was still stopping
+ * or had just been restarted; a supervisor that exits any other way SIGKILLs what is left.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Clock } from '../clock.js';
@@ -55,11 +59,16 @@ export class ClusterSupervisor {
 
   /** Starts every process. */
   start(): void {
+    process.once('exit', () => {
+      for (const p of this.processes) if (p.child !== null && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    });
     for (const p of this.processes) this.#launch(p);
   }
 
   #launch(p: SupervisedProcess): void {
-    const child = spawn(process.execPath, p.argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, p.argv, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    // The channel is only there to close when this process dies; it must not keep it alive.
+    child.channel?.unref();
     child.stderr?.pipe(this.#o.stderr, { end: false });
     p.child = child;
     p.starts++;

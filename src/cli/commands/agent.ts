@@ -11,6 +11,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import { parseAt, TaskKindSchema, VOLUME_TASK_KINDS } from '../../wire/index.js';
 import { action, type CommandModule } from '../command.js';
 import { untilSignal } from './server.js';
+import { stopWithParent } from '../../cluster/exit-with-parent.js';
 
 const AgentArgs = z.object({
   config: z.string().min(1),
@@ -44,6 +45,7 @@ export const agentCommands: CommandModule = (program) => {
           holdAfterStoreMs: args.holdAfterStore,
           log: (line) => process.stderr.write(`[agent ${args.server}@${args.cluster}] ${line}\n`),
         });
+        stopWithParent();
         await agent.start();
         process.stdout.write(`${JSON.stringify({ event: 'started', agentId: agent.me.agentId, pid: process.pid })}\n`);
         await untilSignal();

@@ -8,6 +8,7 @@ import type { AuditRecord } from '../../controller/events.js';
 import { MetadataRegion } from '../../metadata/region.js';
 import { defaultTaskKinds } from '../../tasks/kinds.js';
 import { action, parseArgs, type CommandModule } from '../command.js';
+import { stopWithParent } from '../../cluster/exit-with-parent.js';
 
 const RunOptions = z.object({
   meta: z.string({ error: 'give the metadata device with --meta URI' }).min(1),
@@ -46,6 +47,7 @@ export const controllerCommands: CommandModule = (program) => {
         const onSignal = (): void => stop.abort();
         process.once('SIGTERM', onSignal);
         process.once('SIGINT', onSignal);
+        stopWithParent(); // started by `cluster up`: stop with it
         try {
           const region = await MetadataRegion.open(dev);
           // The audit listener needs the controller's slot, known only once start() has joined.
