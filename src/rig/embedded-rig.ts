@@ -1,10 +1,15 @@
 /**
- * The embedded rig behind `npm start`: writes the working folder, then starts, as separate processes of
- * the built CLI, the volume exports (a raid5 on cluster c1, a raid1 on c2, each over NBD), the two domain
- * servers (A on c1, B on c2, each serving the dashboard) and each cluster's supervisor (`cluster up`: one
- * agent per server, and the controllers when the build has them). It waits until both servers see both
- * clusters' agents and devices, and reports URLs, NBD URIs and the login. `stop()` ends every driver
- * process of an unfinished task and every process it started, each by pid; no loop device is used.
+ * The embedded rig behind `npm start`: writes the working folder, formats each cluster's metadata region,
+ * then starts, as separate processes of the built CLI, the volume exports (a raid5 on cluster c1, a raid1
+ * on c2, each over NBD), the two domain servers (A on c1, B on c2, each serving the dashboard) and each
+ * cluster's supervisor (`cluster up`: one agent per server, and the controllers: two on c1, one on c2). It
+ * waits until both servers see both clusters' agents and devices, and reports URLs, NBD URIs and the
+ * login. `stop()` ends every driver process of an unfinished task and every process it started, each by
+ * pid; no loop device is used.
+ *
+ * The exports run with `--no-rebuild`: a replaced member (a spare taking a failed member's slot) is
+ * rebuilt by a `volume-rebuild` task that the controllers share, issued from the dashboard, the CLI or the
+ * demo, so a rebuild shows as a task with partition cells like any other.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -14,7 +19,6 @@ import { BlockrigError, CancelledError, ErrorCode, TimeoutError } from '../error
 import { AgentViewSchema, ClusterViewSchema, FINAL_TASK_STATES } from '../wire/index.js';
 import { ClusterStore } from '../cluster/store.js';
 import { ApiClient } from '../cli/client/api-client.js';
-import type { RigCapabilities } from './capabilities.js';
 import { ProcessSet, type RigProcess } from './processes.js';
 import { writeRigFiles, type RigPlan, type RigSizes } from './rig-files.js';
 
@@ -25,7 +29,6 @@ export interface EmbeddedRigOptions {
   dir: string;
   /** The built CLI (`dist/cli.js`). */
   cliPath: string;
-  capabilities: RigCapabilities;
   sizes: RigSizes;
   /** Progress lines for the person watching. */
   log: (line: string) => void;
@@ -41,8 +44,6 @@ export interface RigReady {
   passwordFile: string;
   configPath: string;
   processes: { name: string; pid: number }[];
-  /** Parts of the full rig this build could not start, in words. */
-  missing: string[];
 }
 
 const ServeAnswerSchema = z.object({ uri: z.string(), size: z.number() });
@@ -86,30 +87,20 @@ export class EmbeddedRig {
 
   /** Starts everything and waits until the rig is ready. */
   async start(): Promise<RigReady> {
-    const caps = this.#o.capabilities;
-    const missing: string[] = [];
-    const withControllers = caps.metaFormat && caps.controllers;
-    this.#plan = writeRigFiles(this.#o.dir, this.#o.sizes, { controllers: withControllers ? [2, 1] : [0, 0], withMeta: caps.metaFormat });
+    this.#plan = writeRigFiles(this.#o.dir, this.#o.sizes, { controllers: [2, 1] });
     const plan = this.#plan;
-    if (caps.metaFormat) {
-      for (const c of plan.clusters) await this.#cli(['meta', 'format', c.meta]);
-      this.#o.log(`metadata regions formatted: ${plan.clusters.map((c) => c.meta).join(', ')}`);
-    } else missing.push('metadata region (this build has no "blockrig meta format")');
-    if (!withControllers) missing.push('controllers (this build has no "blockrig controller run")');
-    if (!caps.regionTasks) missing.push('region task driver (this build has no "blockrig driver run --meta"): tasks issued in the dashboard fail with the driver\'s error');
-    else if (!caps.metaFormat) missing.push('region tasks (this build has no "blockrig meta format" to make the region they run on): tasks issued in the dashboard are refused');
+    for (const c of plan.clusters) await this.#cli(['meta', 'format', c.meta]);
+    this.#o.log(`metadata regions formatted: ${plan.clusters.map((c) => c.meta).join(', ')}`);
 
     const exports: RigReady['exports'] = [];
-    if (caps.volumes) {
-      for (const c of plan.clusters) {
-        const v = c.volume;
-        await this.#cli(['volume', 'create', v.name, '--meta', c.volumeTable, '--level', v.level, ...v.members.flatMap((m) => ['--member', m]), '--spare', v.spare, '--assume-clean', '--json']);
-        const serve = this.#start(`volume-${v.name}`, ['volume', 'serve', v.name, '--meta', c.volumeTable, '--listen', '127.0.0.1:0', '--json']);
-        const answer = ServeAnswerSchema.parse(await this.#procs.waitForJson(serve, 'uri', 30_000, this.#logFile(serve.name)));
-        exports.push({ volume: v.name, level: v.level, cluster: c.id, uri: answer.uri, size: answer.size });
-        this.#o.log(`volume ${v.name} (${v.level}, ${v.members.length} members + 1 spare on cluster ${c.id}) exported at ${answer.uri}`);
-      }
-    } else missing.push('volumes and their NBD exports (this build has no "blockrig volume create/serve")');
+    for (const c of plan.clusters) {
+      const v = c.volume;
+      await this.#cli(['volume', 'create', v.name, '--meta', c.volumeTable, '--level', v.level, ...v.members.flatMap((m) => ['--member', m]), '--spare', v.spare, '--assume-clean', '--json']);
+      const serve = this.#start(`volume-${v.name}`, ['volume', 'serve', v.name, '--meta', c.volumeTable, '--listen', '127.0.0.1:0', '--no-rebuild', '--poll-ms', '250', '--json']);
+      const answer = ServeAnswerSchema.parse(await this.#procs.waitForJson(serve, 'uri', 30_000, this.#logFile(serve.name)));
+      exports.push({ volume: v.name, level: v.level, cluster: c.id, uri: answer.uri, size: answer.size });
+      this.#o.log(`volume ${v.name} (${v.level}, ${v.members.length} members + 1 spare on cluster ${c.id}) exported at ${answer.uri}`);
+    }
 
     const servers = plan.clusters.map((c) => ({ id: c.server, cluster: c.id, proc: this.#start(`server-${c.server}`, ['server', '--config', plan.configPath, '--id', c.server]) }));
     for (const s of servers) {
@@ -126,7 +117,6 @@ export class EmbeddedRig {
       passwordFile: plan.passwordFile,
       configPath: plan.configPath,
       processes: this.#procs.all.map((p) => ({ name: p.name, pid: p.pid })),
-      missing,
     };
   }
 

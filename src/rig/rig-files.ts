@@ -48,8 +48,8 @@ function sparseFile(path: string, size: number): void {
   }
 }
 
-/** Plans and writes the working folder; `controllers` per cluster (0 when the build has none). */
-export function writeRigFiles(dir: string, sizes: RigSizes, options: { controllers: [number, number]; withMeta: boolean }): RigPlan {
+/** Plans and writes the working folder; `controllers`: controller processes per cluster. */
+export function writeRigFiles(dir: string, sizes: RigSizes, options: { controllers: [number, number] }): RigPlan {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const clusters: RigClusterPlan[] = [
@@ -78,9 +78,9 @@ export function writeRigFiles(dir: string, sizes: RigSizes, options: { controlle
       id: c.id,
       dataDir: join(dir, c.id, 'data'),
       devices: c.devices.map((d) => ({ name: d.name, uri: d.path })),
-      ...(options.withMeta ? { meta: c.meta } : {}),
+      meta: c.meta,
       volumes: c.volumeTable,
-      controllers: options.withMeta ? c.controllers : 0,
+      controllers: c.controllers,
     })),
     users: [{ name: 'admin', password }],
     timing: { heartbeatMs: 500, agentExpiryMs: 2500, probeMs: 1000, storePollMs: 1000, retryMs: 500, takeoverMs: 3000, sessionTtlMs: 12 * 3600 * 1000 },

@@ -1,15 +1,13 @@
 /**
  * `blockrig start` (what `npm start` runs): the embedded rig. Brings up file-backed member devices in a
  * working folder, the metadata regions, two clusters, two servers with the dashboard, one agent per
- * server at each cluster, the controllers and the raid5 and raid1 volumes exported over NBD (each as far
- * as this build has it), prints the URLs, NBD URIs and a login, and runs until Ctrl-C or SIGTERM, when it
- * stops everything it started. `--demo` also plays a short scenario to watch in the dashboard.
+ * server at each cluster, the controllers and the raid5 and raid1 volumes exported over NBD, prints the
+ * URLs, NBD URIs and a login, and runs until Ctrl-C or SIGTERM, when it stops everything it started.
+ * `--demo` also plays a short scenario to watch in the dashboard.
  */
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
 import { z } from 'zod';
 import { formatSize, parseSize } from '../../units.js';
-import { detectCapabilities } from '../../rig/capabilities.js';
 import { playDemo } from '../../rig/demo.js';
 import { EmbeddedRig, type RigReady } from '../../rig/embedded-rig.js';
 import { action, parseArgs, type CommandModule } from '../command.js';
@@ -40,10 +38,9 @@ function printReady(ready: RigReady): void {
   w(`  export BLOCKRIG_SERVER=${ready.dashboards.map((d) => d.url).join(',')}`);
   w(`  export BLOCKRIG_PASSWORD=$(cat ${ready.passwordFile})`);
   w('  npx blockrig status');
-  w('  npx blockrig task submit checksum --cluster c1 --partitions 8 --wait');
+  w('  npx blockrig volumes');
+  w('  npx blockrig task submit volume-scrub --cluster c1 --volume v5 --wait');
   w();
-  for (const m of ready.missing) w(`not in this build: ${m}`);
-  if (ready.missing.length > 0) w();
   w(`Working folder: ${ready.configPath.replace(/\/rig\.yaml$/, '')} (logs of every process are there). Ctrl-C stops everything.`);
   w('ready');
 }
@@ -54,17 +51,16 @@ export const startCommand: CommandModule = (program) => {
     .description('the main job: an embedded rig (devices, metadata regions, two clusters, two servers with the dashboard, agents, controllers, volumes over NBD) until Ctrl-C')
     .option('--dir <path>', 'working folder (recreated on each start)', '.blockrig/rig')
     .option('--size <size>', 'size of each member device image', '64MiB')
-    .option('--demo', 'also play a short scenario: tasks through both servers, a member fails and the spare rebuilds, a device goes missing and returns')
+    .option('--demo', 'also play a short scenario through the servers: a raid5 member fails, a volume-rebuild task rebuilds the spare, a volume scrub runs, a device goes missing and returns')
     .option('--json', 'print one JSON line {"event":"ready",...} instead of the text (the login password is included: it is the only way to log in)')
     .addHelpText('after', '\nExamples:\n  npm start\n  npm start -- --demo\n  blockrig start --dir /tmp/rig --size 256MiB --json\n\nPrints "ready" when everything answers; Ctrl-C (or SIGTERM) stops every process it started.')
     .action(
-      action(async (opts: Record<string, unknown>, cmd: Command) => {
+      action(async (opts: Record<string, unknown>) => {
         const o = parseArgs(StartOptions, opts);
         const member = parseSize(o.size, '--size');
         const rig = new EmbeddedRig({
           dir: resolve(o.dir),
           cliPath: resolve(process.argv[1] ?? 'dist/cli.js'),
-          capabilities: detectCapabilities(cmd.parent ?? cmd),
           // The region of the default geometry needs just over 16 MiB; tasks' data set is the rest of the device.
           sizes: { member, meta: 48 << 20 },
           log: (line) => void process.stderr.write(`[start] ${line}\n`),
