@@ -7,11 +7,11 @@ import { ConflictError, InvalidArgumentError } from '../errors.js';
 import type { VolumeConfig } from './config.js';
 import { createVolume, openVolume } from './index.js';
 import { mergeScrubResults, type ScrubResult } from './maintenance.js';
-import { MemberState } from './member.js';
+import { MemberState, type BadBlock } from './member.js';
 import type { VolumeState } from './status.js';
 import type { Volume } from './volume.js';
 import { memberEntryOf, snapshotsOf } from './volume-keeper.js';
-import type { Intent, StoredVolume, VolumeEntry, VolumeTable } from './volume-table.js';
+import type { Intent, ScrubSummary, StoredVolume, VolumeEntry, VolumeTable } from './volume-table.js';
 
 /** Opens a device by URI. */
 export type OpenDevice = (uri: string) => Promise<BlockDevice>;
@@ -93,18 +93,30 @@ export async function replaceStoredMember(table: VolumeTable, name: string, inde
   return table.get(name);
 }
 
-/** Asks for rebuilding member `index` to be marked in sync (a finished rebuild task's completion action). */
-export async function markStoredMemberInSync(table: VolumeTable, name: string, index: number): Promise<StoredVolume> {
+/**
+ * Asks for rebuilding member `index` to be marked in sync (a finished rebuild task's completion action),
+ * with the ranges the task could not reconstruct as its bad blocks: the serving process applies both at
+ * once, so it never reads those ranges from the new member.
+ */
+export async function markStoredMemberInSync(table: VolumeTable, name: string, index: number, badBlocks: readonly BadBlock[] = []): Promise<StoredVolume> {
   const current = await table.get(name);
   const member = memberAt(current.entry, index);
   if (member.state === MemberState.InSync) return current;
   if (member.state !== MemberState.Rebuilding) throw new ConflictError(`member ${index} of volume ${name} is ${member.state}: only a rebuilding member can be marked in sync`, { details: { member: index } });
-  await table.writeIntent(current, askFor(current, index, { state: MemberState.InSync, reason: 'rebuild task finished' }));
+  const reason = badBlocks.length === 0 ? 'rebuild task finished' : `rebuild task finished; ${badBlocks.length} ranges unreadable`;
+  await table.writeIntent(current, askFor(current, index, { state: MemberState.InSync, reason, ...(badBlocks.length === 0 ? {} : { badBlocks: [...badBlocks] }) }));
+  return table.get(name);
+}
+
+/** Records a finished scrub task's summary for `volume status` (no generation change: nothing to apply). */
+export async function recordStoredScrub(table: VolumeTable, name: string, summary: ScrubSummary): Promise<StoredVolume> {
+  const current = await table.get(name);
+  await table.writeIntent(current, { ...current.intent, lastScrub: summary, updatedAt: Date.now() });
   return table.get(name);
 }
 
 /** The next intent: the effective configuration, with member `index` asked to be in `ask` (and on `uri`). */
-function askFor(current: StoredVolume, index: number, ask: { state: MemberState; reason: string }, uri?: string): Intent {
+function askFor(current: StoredVolume, index: number, ask: { state: MemberState; reason: string; badBlocks?: BadBlock[] }, uri?: string): Intent {
   const generation = current.intent.generation + 1;
   const config = { ...current.entry.config, members: current.entry.config.members.map((u, i) => (i === index && uri !== undefined ? uri : u)) };
   const members = current.intent.members.map((m, i) => (i === index ? { ...ask, generation } : m));

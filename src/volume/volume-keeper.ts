@@ -157,9 +157,11 @@ export class VolumeKeeper {
         }
         this.#o.log?.(`member ${i} replaced by ${uri}`);
       } else if (ask.state === MemberState.InSync && member.state === MemberState.Rebuilding) {
-        // A rebuild task on other controllers finished every row of this member.
+        // A rebuild task on other controllers finished every row of this member; what it could not
+        // reconstruct becomes bad blocks before the member serves reads.
+        for (const b of ask.badBlocks ?? []) member.addBadBlock(b.offset, b.length);
         volume.markRebuilt(i, 0, volume.layout.rows);
-        this.#o.log?.(`member ${i} marked in sync by a finished rebuild task`);
+        this.#o.log?.(`member ${i} marked in sync by a finished rebuild task${ask.badBlocks === undefined ? '' : ` with ${ask.badBlocks.length} bad-block ranges`}`);
       }
     }
   }

@@ -37,6 +37,7 @@ type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 
 const memberStateSchema = z.enum([MemberState.InSync, MemberState.Failed, MemberState.Rebuilding]);
 const rowRange = z.strictObject({ start: z.number().int().nonnegative(), end: z.number().int().nonnegative() });
+const badBlockSchema = z.strictObject({ offset: z.number().int().nonnegative(), length: z.number().int().positive() });
 
 /** A member's runtime state, as the serving process records it. */
 export const MemberEntrySchema = z.strictObject({
@@ -44,19 +45,56 @@ export const MemberEntrySchema = z.strictObject({
   rebuilt: z.array(rowRange).default([]),
   readErrors: z.number().int().nonnegative().default(0),
   writeErrors: z.number().int().nonnegative().default(0),
-  badBlocks: z.array(z.strictObject({ offset: z.number().int().nonnegative(), length: z.number().int().positive() })).default([]),
+  badBlocks: z.array(badBlockSchema).default([]),
   reason: z.string().optional(),
 });
 /** A member's runtime state. */
 export type MemberEntry = z.output<typeof MemberEntrySchema>;
 
+/** One mismatched stripe as a scrub task reports it (`docs/volumes.md`, "Tasks across controllers"). */
+export const StripeFindingSchema = z.strictObject({
+  row: z.number().int().nonnegative(),
+  kind: z.enum(['mirror', 'p', 'q', 'data', 'pq']),
+  /** Member byte offset of the first mismatching block (the same on every member of the row). */
+  offset: z.number().int().nonnegative(),
+  length: z.number().int().positive(),
+  /** The members holding the wrong bytes. */
+  members: z.array(z.number().int().nonnegative()),
+  repaired: z.boolean(),
+});
+/** One mismatched stripe. */
+export type StripeFinding = z.output<typeof StripeFindingSchema>;
+
+/** The last scrub task's summary, kept for `volume status` (its completion action writes it). */
+export const ScrubSummarySchema = z.strictObject({
+  task: z.string(),
+  at: z.number(),
+  repair: z.boolean(),
+  mismatchSectors: z.number().int().nonnegative(),
+  /** Mismatched stripes found in all; `stripes` lists the first of them. */
+  mismatchedStripes: z.number().int().nonnegative(),
+  stripes: z.array(StripeFindingSchema),
+});
+/** A scrub summary. */
+export type ScrubSummary = z.output<typeof ScrubSummarySchema>;
+
 /** What operators asked: the configuration and each member's demanded state, with the generation of the ask. */
 export const IntentSchema = z.strictObject({
   config: VolumeConfigSchema,
   generation: z.number().int().nonnegative(),
-  members: z.array(z.strictObject({ state: memberStateSchema, generation: z.number().int().nonnegative(), reason: z.string().optional() })),
+  members: z.array(
+    z.strictObject({
+      state: memberStateSchema,
+      generation: z.number().int().nonnegative(),
+      reason: z.string().optional(),
+      /** With an in-sync ask from a finished rebuild task: the ranges its controllers could not reconstruct. */
+      badBlocks: z.array(badBlockSchema).optional(),
+    }),
+  ),
   /** The operator paused online rebuilds (`volume pause`); they resume where they stopped. */
   rebuildPaused: z.boolean().optional(),
+  /** The last scrub task's findings. */
+  lastScrub: ScrubSummarySchema.optional(),
   updatedAt: z.number(),
 });
 /** An intent record. */
@@ -88,6 +126,8 @@ export interface VolumeEntry {
   readonly rebuildRates?: Readonly<Record<string, number>>;
   /** Online rebuilds are paused by the operator. */
   readonly rebuildPaused: boolean;
+  /** The last scrub task's findings, when one has finished. */
+  readonly lastScrub?: ScrubSummary;
   readonly updatedAt: number;
 }
 
@@ -106,7 +146,9 @@ export function effectiveEntry(intent: Intent, state: VolumeRuntimeState | undef
   const applied = state?.generation ?? -1;
   const members = intent.members.map((ask, i): MemberEntry => {
     const run = state?.members[i];
-    if (run === undefined || ask.generation > applied) return { state: ask.state, rebuilt: [], readErrors: 0, writeErrors: 0, badBlocks: [], ...(ask.reason === undefined ? {} : { reason: ask.reason }) };
+    if (run === undefined || ask.generation > applied) {
+      return { state: ask.state, rebuilt: [], readErrors: 0, writeErrors: 0, badBlocks: ask.badBlocks ?? [], ...(ask.reason === undefined ? {} : { reason: ask.reason }) };
+    }
     return run;
   });
   const uris = intent.config.members.map((uri, i) => ((intent.members[i]?.generation ?? 0) > applied ? uri : (state?.memberUris[i] ?? uri)));
@@ -117,6 +159,7 @@ export function effectiveEntry(intent: Intent, state: VolumeRuntimeState | undef
     ...(state?.rows === undefined ? {} : { rows: state.rows }),
     ...(state?.rebuildRates === undefined ? {} : { rebuildRates: state.rebuildRates }),
     rebuildPaused: intent.rebuildPaused === true,
+    ...(intent.lastScrub === undefined ? {} : { lastScrub: intent.lastScrub }),
     updatedAt: Math.max(intent.updatedAt, state?.updatedAt ?? 0),
   };
 }

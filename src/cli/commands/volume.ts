@@ -65,7 +65,18 @@ function printStatus(stored: StoredVolume, json: boolean): void {
   const { entry } = stored;
   const rows = entry.members.map((m, i) => ({ index: i, uri: entry.config.members[i] ?? '', ...m }));
   const progress = rebuildProgress(entry);
-  const view = { name: entry.config.name, level: entry.config.level, state: storedState(entry), chunkSize: entry.config.chunkSize, members: rows, spares: entry.config.spares, progress, rebuildPaused: entry.rebuildPaused, updatedAt: new Date(entry.updatedAt).toISOString() };
+  const view = {
+    name: entry.config.name,
+    level: entry.config.level,
+    state: storedState(entry),
+    chunkSize: entry.config.chunkSize,
+    members: rows,
+    spares: entry.config.spares,
+    progress,
+    rebuildPaused: entry.rebuildPaused,
+    ...(entry.lastScrub === undefined ? {} : { lastScrub: entry.lastScrub }),
+    updatedAt: new Date(entry.updatedAt).toISOString(),
+  };
   if (json) {
     printJson(view);
     return;
@@ -86,6 +97,16 @@ function printStatus(stored: StoredVolume, json: boolean): void {
     'BAD BLOCKS': (r) => r.badBlocks.length,
     REASON: (r) => r.reason ?? '',
   });
+  const bad = rows.flatMap((r) => r.badBlocks.map((b) => ({ member: r.index, ...b })));
+  if (bad.length > 0) {
+    process.stdout.write('\nbad blocks (reads there fail until a write covers them):\n');
+    printTable(bad, { MEMBER: (b) => b.member, OFFSET: (b) => b.offset, LENGTH: (b) => b.length });
+  }
+  const scrub = entry.lastScrub;
+  if (scrub !== undefined) {
+    process.stdout.write(`\nlast scrub: task ${scrub.task} at ${new Date(scrub.at).toISOString()}${scrub.repair ? ' (repair)' : ''}: ${scrub.mismatchSectors} mismatched sectors in ${scrub.mismatchedStripes} stripes${scrub.stripes.length < scrub.mismatchedStripes ? ` (first ${scrub.stripes.length} listed)` : ''}\n`);
+    if (scrub.stripes.length > 0) printTable(scrub.stripes, { ROW: (m) => m.row, KIND: (m) => m.kind, 'MEMBER OFFSET': (m) => m.offset, LENGTH: (m) => m.length, MEMBERS: (m) => m.members.join(','), REPAIRED: (m) => m.repaired });
+  }
 }
 
 interface CreateOptions {

@@ -1,0 +1,94 @@
+/**
+ * What every volume task kind needs in a controller process: the volume assembled once per (metadata
+ * device, volume, intent generation), the rows a partition covers, the rows of a task's partition by
+ * number (for completion actions), and the wait for the serving process to take a new member.
+ */
+import type { BlockDevice } from '../../../drivers/types.js';
+import type { Clock } from '../../clock.js';
+import { InvalidArgumentError, TimeoutError } from '../../errors.js';
+import type { TaskRecord } from '../../metadata/task-record.js';
+import { MemberState } from '../member.js';
+import type { Volume } from '../volume.js';
+import { assembleStoredVolume } from '../volume-admin.js';
+import { VolumeTable } from '../volume-table.js';
+
+/** What the kinds need from their process. */
+export interface VolumeTaskEnv {
+  readonly open: (uri: string) => Promise<BlockDevice>;
+  readonly clock: Clock;
+  /** Longest wait for the serving process to apply a replacement (default 60 s). */
+  readonly serverWaitMs?: number;
+}
+
+/** One assembled volume per (metadata device, volume, intent generation) in this process. */
+export class VolumeCache {
+  readonly #open: VolumeTaskEnv['open'];
+  readonly #entries = new Map<string, Promise<{ volume: Volume; table: VolumeTable }>>();
+
+  constructor(open: VolumeTaskEnv['open']) {
+    this.#open = open;
+  }
+
+  /** The volume as the table describes it now, and the table. */
+  async get(meta: string, name: string): Promise<{ volume: Volume; table: VolumeTable }> {
+    const metaDevice = await this.#open(meta);
+    const table = new VolumeTable(metaDevice);
+    const stored = await table.get(name).catch(async (err: unknown) => {
+      await metaDevice.close();
+      throw err;
+    });
+    const key = `${meta}\n${name}\n${stored.intent.generation}`;
+    let entry = this.#entries.get(key);
+    if (entry === undefined) {
+      entry = assembleStoredVolume(table, name, this.#open).then(({ volume }) => ({ volume, table }));
+      this.#entries.set(key, entry);
+      entry.catch(() => this.#entries.delete(key));
+    } else {
+      await metaDevice.close();
+    }
+    return entry;
+  }
+
+  /** Runs `work` with the volume table of `meta` alone (completion actions that only write the table). */
+  async withTable<T>(meta: string, work: (table: VolumeTable) => Promise<T>): Promise<T> {
+    const device = await this.#open(meta);
+    try {
+      return await work(new VolumeTable(device));
+    } finally {
+      await device.close();
+    }
+  }
+}
+
+/** Rows [first, end) a member byte range covers; the range must hold whole chunks. */
+export function rowsOf(volume: Volume, offset: number, length: number): [number, number] {
+  const chunk = volume.layout.chunkSize;
+  if (offset % chunk !== 0 || (offset + length) % chunk !== 0) {
+    throw new InvalidArgumentError(`partition [${offset}, ${offset + length}) does not cover whole ${chunk}-byte rows: use a partition size that is a multiple of the chunk size`);
+  }
+  return [offset / chunk, Math.min(volume.layout.rows, (offset + length) / chunk)];
+}
+
+/** Rows of partition `partition` of a task. */
+export function partitionRows(volume: Volume, task: TaskRecord, partition: number): [number, number] {
+  const { spec } = task;
+  const start = partition * spec.partitionSize;
+  return rowsOf(volume, spec.offset + start, Math.min(spec.partitionSize, spec.length - start));
+}
+
+/**
+ * Waits until the serving process has applied the operator change that put a new device in member
+ * `member`'s slot (its state record's generation reaches the ask's) and runs that member as `state`.
+ */
+export async function waitForServer(table: VolumeTable, name: string, member: number, state: MemberState, env: VolumeTaskEnv, signal: AbortSignal): Promise<void> {
+  const started = env.clock.now();
+  for (;;) {
+    const stored = await table.get(name);
+    const asked = stored.intent.members[member]?.generation ?? 0;
+    if (stored.state !== undefined && stored.state.generation >= asked && (state !== MemberState.Rebuilding || stored.state.members[member]?.state === MemberState.Rebuilding)) return;
+    if (env.clock.now() - started > (env.serverWaitMs ?? 60_000)) {
+      throw new TimeoutError(`the process serving volume ${name} has not applied member ${member}'s change: start blockrig volume serve, or submit with served=false when nothing serves it`);
+    }
+    await env.clock.sleep(100, signal);
+  }
+}
