@@ -3,8 +3,26 @@
  * after short transfers. They use the callback API on the FileHandle's descriptor: the FileHandle owns
  * the fd (and closes it), but its promise methods cost about a quarter more per request, which shows on
  * 4 KiB I/O. Errors are Node system errors; the driver maps them with `fromSystemError`.
+ *
+ * With a `FastPath` (buffered descriptors only), a request first tries the page-cache fast path of
+ * `native/nowait-io.ts` on the event loop and goes to libuv's thread pool only for what that could not do
+ * without waiting: a cached 4 KiB read then costs under 1 µs instead of about 10 µs.
  */
 import { read as fsRead, write as fsWrite } from 'node:fs';
+import { NOWAIT_UNSUPPORTED, preadNoWait, pwriteNoWait } from './native/nowait-io.js';
+
+/** Whether and up to what request size to try the page-cache fast path on one descriptor. */
+export interface FastPath {
+  /** Reads try it; turned off for good when the kernel or filesystem says it has no RWF_NOWAIT. */
+  reads: boolean;
+  /** Writes try it; turned off alone, since filesystems without non-blocking buffered writes are common. */
+  writes: boolean;
+  /**
+   * Largest request tried on the event loop: above it the copy itself (tens of µs per 256 KiB) costs more
+   * than the thread-pool hop saves, and the pool's threads copy in parallel with the loop.
+   */
+  readonly maxBytes: number;
+}
 
 function preadAt(fd: number, buffer: Uint8Array, at: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => fsRead(fd, buffer, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));
@@ -14,9 +32,18 @@ function pwriteAt(fd: number, buffer: Uint8Array, at: number, length: number, po
   return new Promise((resolve, reject) => fsWrite(fd, buffer, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
+/** Bytes moved at once by the fast path (0 when it is off, too small a win, or would have waited). */
+function tryFast(fast: FastPath | undefined, kind: 'reads' | 'writes', fd: number, data: Uint8Array, position: number): number {
+  if (fast === undefined || !fast[kind] || data.length > fast.maxBytes) return 0;
+  const n = kind === 'reads' ? preadNoWait(fd, data, position) : pwriteNoWait(fd, data, position);
+  if (n === NOWAIT_UNSUPPORTED) fast[kind] = false;
+  // 0 bytes (end of file, or nothing done) is left to the thread pool, which reports it the usual way.
+  return n === undefined || n < 0 ? 0 : n;
+}
+
 /** Fills `buffer` from `position`; returns how many bytes were read (fewer only at end of file). */
-export async function readFully(fd: number, buffer: Uint8Array, position: number): Promise<number> {
-  let done = 0;
+export async function readFully(fd: number, buffer: Uint8Array, position: number, fast?: FastPath): Promise<number> {
+  let done = tryFast(fast, 'reads', fd, buffer, position);
   while (done < buffer.length) {
     const n = await preadAt(fd, buffer, done, buffer.length - done, position + done);
     if (n === 0) break;
@@ -26,8 +53,8 @@ export async function readFully(fd: number, buffer: Uint8Array, position: number
 }
 
 /** Writes all of `data` at `position`. A write that makes no progress fails with EIO. */
-export async function writeFully(fd: number, data: Uint8Array, position: number): Promise<void> {
-  let done = 0;
+export async function writeFully(fd: number, data: Uint8Array, position: number, fast?: FastPath): Promise<void> {
+  let done = tryFast(fast, 'writes', fd, data, position);
   while (done < data.length) {
     const n = await pwriteAt(fd, data, done, data.length - done, position + done);
     if (n === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });

@@ -123,12 +123,14 @@ export class NbdDevice extends BlockDeviceBase implements AllocationMapper {
   }
 
   protected async doRead(offset: number, length: number): Promise<Buffer> {
-    if (length <= this.#maxPayload) return (await this.#pool.request(Command.Read, 0, offset, length)).data as Buffer;
-    const parts: Buffer[] = [];
-    await this.#split(offset, length, this.#maxPayload, async (at, n) => {
-      parts[(at - offset) / this.#maxPayload] = (await this.#pool.request(Command.Read, 0, at, n)).data as Buffer;
-    });
-    return Buffer.concat(parts, length);
+    const data = Buffer.allocUnsafe(length);
+    await this.doReadInto(offset, data);
+    return data;
+  }
+
+  /** The reply parser copies each read's data straight into `target`, nothing is allocated per read. */
+  protected override async doReadInto(offset: number, target: Uint8Array): Promise<void> {
+    await this.#split(offset, target.length, this.#maxPayload, (at, n) => this.#pool.request(Command.Read, 0, at, n, undefined, target.subarray(at - offset, at - offset + n)));
   }
 
   protected async doWrite(offset: number, data: Uint8Array, fua: boolean): Promise<void> {

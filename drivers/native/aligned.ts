@@ -30,7 +30,7 @@ export function isAligned(data: Uint8Array, alignment: number): boolean {
 /** `data` itself when aligned, otherwise an aligned copy (a bounce buffer). */
 export function alignedView(data: Uint8Array, alignment: number): Uint8Array {
   if (isAligned(data, alignment)) return data;
-  const bounce = allocAligned(data.byteLength, alignment);
+  const bounce = allocAligned(data.byteLength, alignment, true); // every byte is overwritten next
   bounce.set(data);
   return bounce;
 }

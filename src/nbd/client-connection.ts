@@ -3,8 +3,8 @@
  * matches replies to them, so any number of requests are in flight and replies may arrive in any order.
  * Structured replies are assembled from their chunks (data and hole chunks in any order and split any way,
  * error chunks, block status chunks); simple replies are read as the spec says (payload only for a
- * successful read). Bytes arrive through `ReplyParser`, which copies read data straight into the buffer
- * each read resolves with.
+ * successful read). Bytes arrive through `ReplyParser`, which copies read data straight into the caller's
+ * buffer (`readInto`) or the one the read resolves with.
  *
  * When the connection drops, requests still waiting are handed to `onLost` rather than rejected, so the
  * device can resend them on a new connection or fail them with a clear error: none is silently lost.
@@ -34,16 +34,23 @@ export interface NbdRequest {
   readonly offset: number;
   readonly length: number;
   readonly payload?: Uint8Array | undefined;
-  /** Settles the caller's promise; `data` for reads, `extents` for block status. */
-  readonly settle: (result: { error?: { errno: NbdErrnoName; message: string } | undefined; data?: Buffer | undefined; extents?: Extent[] | undefined }) => void;
+  /** Where a read's data goes (the caller's memory, `readInto`); without it the read gets a new buffer. */
+  readonly target?: Uint8Array | undefined;
+  /** Settles the caller's promise; `data` for reads (`target` when given), `extents` for block status. */
+  readonly settle: (result: { error?: { errno: NbdErrnoName; message: string } | undefined; data?: Uint8Array | undefined; extents?: Extent[] | undefined }) => void;
 }
 
 interface InFlight {
   readonly request: NbdRequest;
-  data: Buffer | undefined;
+  data: Uint8Array | undefined;
   received: number;
   extents: Extent[] | undefined;
   error: { errno: NbdErrnoName; message: string } | undefined;
+}
+
+/** Where a read's data is assembled: the caller's memory, or a new buffer. */
+function dataBuffer(request: NbdRequest): Uint8Array {
+  return request.target ?? Buffer.allocUnsafe(request.length);
 }
 
 /** Client side of one connection; see the module comment. */
@@ -152,7 +159,7 @@ export class NbdClientConnection {
           return undefined;
         }
         if (entry.request.command !== Command.Read) return undefined;
-        entry.data = Buffer.allocUnsafe(entry.request.length);
+        entry.data = dataBuffer(entry.request);
         entry.received = entry.request.length;
         return { buffer: entry.data, offset: 0 };
       },
@@ -167,7 +174,7 @@ export class NbdClientConnection {
         if (request.command !== Command.Read || at < 0 || at + length > request.length) {
           throw new NbdProtocolError('the NBD server sent a read chunk outside the requested range');
         }
-        entry.data ??= Buffer.allocUnsafe(request.length); // every byte is covered exactly once, or the read fails
+        entry.data ??= dataBuffer(request); // every byte is covered exactly once, or the read fails
         entry.received += length;
         return { buffer: entry.data, offset: at };
       },
@@ -190,7 +197,7 @@ export class NbdClientConnection {
       const at = payload.readUInt32BE(0) * 2 ** 32 + payload.readUInt32BE(4) - request.offset;
       const size = payload.readUInt32BE(8);
       if (at < 0 || at + size > request.length) throw new NbdProtocolError('the NBD server sent a hole chunk outside the requested range');
-      entry.data ??= Buffer.allocUnsafe(request.length);
+      entry.data ??= dataBuffer(request);
       entry.data.fill(0, at, at + size);
       entry.received += size;
     } else if (type === ReplyType.BlockStatus) {

@@ -13,7 +13,7 @@ import { connectEndpoint, negotiate, type NegotiatedExport } from './client-hand
 import { Command, commandName, type NbdErrnoName, TransmissionFlag } from './protocol.js';
 
 /** What a request resolves with: read data or block status extents. */
-export type Settled = { data?: Buffer | undefined; extents?: Extent[] | undefined };
+export type Settled = { data?: Uint8Array | undefined; extents?: Extent[] | undefined };
 
 /** Timing and connection options, after defaults. */
 export interface PoolOptions {
@@ -83,8 +83,11 @@ export class NbdConnectionPool {
     return (this.negotiated.transmissionFlags & TransmissionFlag.CanMultiConn) !== 0;
   }
 
-  /** Sends a request on the least busy connection; resolves with its reply, rejects with a `BlockrigError`. */
-  request(command: number, flags: number, offset: number, length: number, payload?: Uint8Array): Promise<Settled> {
+  /**
+   * Sends a request on the least busy connection; resolves with its reply, rejects with a `BlockrigError`.
+   * A read's data goes into `target` when given (it must hold `length` bytes).
+   */
+  request(command: number, flags: number, offset: number, length: number, payload?: Uint8Array, target?: Uint8Array): Promise<Settled> {
     return new Promise<Settled>((resolve, reject) => {
       let done = false;
       const fail = (err: BlockrigError): void => {
@@ -99,6 +102,7 @@ export class NbdConnectionPool {
         offset,
         length,
         payload,
+        target,
         settle: ({ error, data, extents }) => {
           if (error !== undefined) fail(this.#replyError(command, offset, length, error.errno, error.message));
           else if (!done) {

@@ -10,7 +10,7 @@ import { ReplyType, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from './protoco
 
 /** Where the bytes of a payload go. */
 export interface CopyTarget {
-  readonly buffer: Buffer;
+  readonly buffer: Uint8Array;
   readonly offset: number;
 }
 
@@ -45,7 +45,7 @@ export class ReplyParser {
   #type = 0;
   #length = 0;
   #simple = false;
-  #target: Buffer | undefined;
+  #target: Uint8Array | undefined;
   #targetAt = 0;
   #left = 0;
   #collected: Buffer | undefined;
@@ -60,7 +60,7 @@ export class ReplyParser {
     while (at < end) {
       if (this.#state === 'copy' || this.#state === 'collect') {
         const n = Math.min(this.#left, end - at);
-        const into = this.#state === 'copy' ? (this.#target as Buffer) : (this.#collected as Buffer);
+        const into = this.#state === 'copy' ? (this.#target as Uint8Array) : (this.#collected as Buffer);
         data.copy(into, this.#targetAt, at, at + n);
         this.#targetAt += n;
         this.#left -= n;

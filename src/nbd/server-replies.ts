@@ -4,7 +4,7 @@
  * (data, block status or an error with its message); every other command, and everything without
  * structured replies, gets a simple reply. An aligned read's data goes out in a pooled frame that holds the
  * header too (`frame-pool.ts`), so the reply is one socket write and nothing is allocated per read; other
- * data goes out with its header in one corked write.
+ * data goes out with its header; replies of one event-loop turn leave together (see `#out`).
  */
 import type { Socket } from 'node:net';
 import type { ReplyFrame, ReplyFramePool } from './frame-pool.js';
@@ -34,6 +34,7 @@ export class ReplyWriter {
   readonly #socket: Socket;
   readonly #structured: boolean;
   readonly #frames: ReplyFramePool;
+  #corked = false;
 
   constructor(socket: Socket, structured: boolean, frames: ReplyFramePool) {
     this.#socket = socket;
@@ -56,7 +57,7 @@ export class ReplyWriter {
     const bytes = frame.bytes;
     if (this.#structured) writeDataChunkHeader(bytes, request);
     else writeSimpleHeader(bytes, 0, request.cookie);
-    socket.write(bytes, () => frame.release());
+    this.#out(bytes, () => frame.release());
   }
 
   /** Sends the one reply `request` gets. */
@@ -68,7 +69,7 @@ export class ReplyWriter {
       const header = Buffer.allocUnsafe(SIMPLE_HEADER);
       writeSimpleHeader(header, answer.errno, request.cookie);
       if (answer.errno === 0 && answer.data !== undefined && answer.data.length > 0) this.#write(header, answer.data);
-      else socket.write(header);
+      else this.#out(header);
       return;
     }
     if (answer.errno !== 0) {
@@ -88,7 +89,7 @@ export class ReplyWriter {
       });
       this.#write(chunkHeader(request.cookie, ReplyType.BlockStatus, payload.length), payload);
     } else if (request.length === 0) {
-      socket.write(chunkHeader(request.cookie, ReplyType.None, 0));
+      this.#out(chunkHeader(request.cookie, ReplyType.None, 0));
     } else {
       const header = Buffer.alloc(STRUCTURED_READ_HEADER);
       writeDataChunkHeader(header, request);
@@ -97,10 +98,25 @@ export class ReplyWriter {
   }
 
   #write(header: Buffer, body: Buffer): void {
-    this.#socket.cork();
-    this.#socket.write(header);
-    this.#socket.write(body);
-    this.#socket.uncork();
+    this.#out(header);
+    this.#out(body);
+  }
+
+  /**
+   * Queues reply bytes. The socket stays corked until the event loop's next check phase, so every reply
+   * produced in one turn (many, at a deep queue, when reads come from the page cache) leaves in one
+   * writev instead of a system call each; that costs a reply at queue depth 1 nothing measurable.
+   */
+  #out(bytes: Buffer, written?: () => void): void {
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      setImmediate(() => {
+        this.#corked = false;
+        this.#socket.uncork();
+      });
+    }
+    this.#socket.write(bytes, written);
   }
 }
 
