@@ -94,6 +94,12 @@ export class UserSessions {
     // Compare even for unknown users so that timing does not tell which names exist.
     const ok = equalSecret(known ?? '\u0000no-such-user', password) && known !== undefined;
     if (!ok) throw new UnauthorizedError('login failed: wrong user name or password', { details: { field: 'password' } });
+    return this.open(user);
+  }
+
+  /** A new session for a configured user whose identity was proven otherwise (a handoff ticket). */
+  open(user: string): { token: string; expiresAtWall: number } {
+    if (!this.#users.has(user)) throw new UnauthorizedError(`no user "${user}" is configured on this server`, { details: { field: 'user' } });
     const token = newToken();
     this.#sessions.set(tokenHash(token), { user, expiresAt: this.#clock.now() + this.#ttlMs });
     return { token, expiresAtWall: this.#clock.wallTime() + this.#ttlMs };

@@ -16,6 +16,7 @@ import { sendError } from './http-support.js';
 import { PeerWatch } from './peers.js';
 import { AgentRegistry } from './registry.js';
 import { registerUserRoutes } from './user-routes.js';
+import { registerHandoffRoutes, SessionHandoff } from './session-handoff.js';
 import { registerUiRoutes } from './ui-routes.js';
 import { registerVolumeRoutes } from './volume-routes.js';
 
@@ -73,6 +74,7 @@ export async function startServer(rig: LoadedRig, serverId: string, options: Sta
   );
   let selfUrl: string | null = null;
   registerUserRoutes(app, context, () => selfUrl);
+  registerHandoffRoutes(app, context, new SessionHandoff(rig.secret, clock));
   registerVolumeRoutes(app, context);
   registerAgentRoutes(app, context);
   registerUiRoutes(app, serverId);

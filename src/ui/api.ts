@@ -61,6 +61,16 @@ export async function login(user: string, password: string): Promise<void> {
   await call(SessionSchema, '/api/v1/login', post({ user, password }));
 }
 
+/** A ticket that logs this session's user in on another server of the rig (held in memory only). */
+export async function handoffTicket(): Promise<string> {
+  return (await call(z.object({ ticket: z.string(), expiresAt: z.string() }), '/api/v1/session/handoff', post({}))).ticket;
+}
+
+/** Redeems a ticket another server issued: this server opens a session (and sets its cookie). */
+export async function redeemHandoff(ticket: string): Promise<void> {
+  await call(SessionSchema, '/api/v1/session/redeem', post({ ticket }));
+}
+
 /** Ends the session. */
 export async function logout(): Promise<void> {
   await call(z.object({ ok: z.boolean() }), '/api/v1/logout', post({}));

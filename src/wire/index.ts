@@ -5,6 +5,7 @@
 export * from './cluster.js';
 export * from './task.js';
 export * from './task-args.js';
+export * from './task-result.js';
 export * from './agent.js';
 export * from './api.js';
 export * from './config.js';

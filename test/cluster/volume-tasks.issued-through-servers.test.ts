@@ -129,7 +129,7 @@ describe('volume task kinds issued through the servers', () => {
     expect(human.stdout).toMatch(/kind:\s+volume-scrub/);
     expect(human.stdout).toMatch(/state:\s+succeeded/);
     expect(human.stdout).toMatch(/args:\s+volume=v5/);
-    expect(human.stdout).toMatch(/result:\s+\{"volume":"v5","repair":false,"mismatchSectors":0/);
+    expect(human.stdout).toMatch(/result:\s+0 mismatched sectors\n/);
     const missing = runCli(['task', 'submit', 'volume-rebuild', '--cluster', 'c1', ...servers], { env });
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain('--volume: name the volume');

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { InvalidArgumentError } from '../../errors.js';
-import { partitionCells, TaskIssueSchema, TaskKindSchema, TaskListSchema, TaskRecordSchema, TaskStateSchema, taskProgress, type TaskArgs, type TaskIssue, type TaskRecord } from '../../wire/index.js';
+import { partitionCells, TaskIssueSchema, TaskKindSchema, TaskListSchema, TaskRecordSchema, TaskStateSchema, taskProgress, taskResultSummary, type TaskArgs, type TaskIssue, type TaskRecord } from '../../wire/index.js';
 import { clientFor, collect } from '../client/connection.js';
 import { subcommand } from '../client/server-form.js';
 import { exitStatusOf, taskError, watchTask } from '../client/task-watch.js';
@@ -50,15 +50,6 @@ function partitionsText(t: TaskRecord): string {
   return `${cells.filter((c) => c.state === 'COMPLETE').length}/${cells.length} COMPLETE`;
 }
 
-/** The completion's result (a scrub's mismatches and where they are, a rebuild's member), when it has one. */
-function resultText(t: TaskRecord): string {
-  const status = t.result as { outcome?: { result?: unknown }; mismatchLocations?: { offset: number; length: number }[] } | null;
-  const result = status?.outcome?.result;
-  if (result === undefined || result === null) return '-';
-  const where = status?.mismatchLocations?.map((l) => `member bytes ${l.offset}+${l.length}`).join(', ');
-  return `${JSON.stringify(result)}${where ? `; mismatches at ${where}` : ''}`;
-}
-
 function printTask(t: TaskRecord): void {
   printFields({
     task: t.id,
@@ -70,7 +61,7 @@ function printTask(t: TaskRecord): void {
     executor: t.executor === null ? '-' : `${t.executor.agentId} (pid ${t.executor.pid} on ${t.executor.host})`,
     executors: t.executors.map((e) => e.agentId).join(' -> ') || '-',
     partitions: partitionsText(t),
-    result: resultText(t),
+    result: taskResultSummary(t) ?? '-',
     'pending request': t.control ?? '-',
     error: t.error ?? '-',
     created: t.createdAt,

@@ -2,11 +2,15 @@
  * The dashboard: login, then the snapshot over the API and live events by SSE applied to it. Holds the
  * page's state; the panels only render it. Rate samples are taken on the page's own clock whenever a
  * task's reported bytes change.
+ *
+ * When its server dies the page follows the other server by itself and keeps the user logged in: it holds
+ * a handoff ticket from its server (renewed every few minutes, in memory only), carries it in the new
+ * page's URL fragment, and the new page redeems it for a session of that server before anything else.
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { ProgressSample, TaskControl, TaskRecord } from '../../wire/index.js';
 import { taskProgress } from '../../wire/index.js';
-import { ApiError, controlTask, loadSnapshot, logout, whoAmI } from '../api.js';
+import { ApiError, controlTask, handoffTicket, loadSnapshot, logout, redeemHandoff, whoAmI } from '../api.js';
 import { connectLive } from '../live.js';
 import { applyEvent, noteTask, noteVolume, otherServers, setConnection, sortedTasks, stateFromSnapshot, type DashboardState } from '../model.js';
 import { ClusterPanel } from './ClusterPanel.js';
@@ -24,6 +28,16 @@ const cameFrom = new URLSearchParams(location.search).get('from');
 
 /** How often the page reloads its snapshot for heartbeat times and peer health. */
 const REFRESH_MS = 5000;
+
+/** How often the page renews its handoff ticket (they live 10 minutes). */
+const TICKET_RENEW_MS = 4 * 60 * 1000;
+
+/** The handoff ticket this page was opened with, taken out of the address bar at once. */
+function takeHandoffTicket(): string | null {
+  const ticket = new URLSearchParams(location.hash.slice(1)).get('handoff');
+  if (ticket !== null) history.replaceState(null, '', `${location.pathname}${location.search}`);
+  return ticket;
+}
 
 /** Records a progress sample when a task's bytes done moved. */
 function sample(samples: Map<string, ProgressSample[]>, task: TaskRecord): void {
@@ -61,9 +75,14 @@ export function App() {
   }, [update]);
 
   useEffect(() => {
-    whoAmI().then(
-      () => void load(),
-      () => setPhase({ kind: 'login' }),
+    const ticket = takeHandoffTicket();
+    // A refused ticket (expired, clocks too far apart) just leads to the login form.
+    const redeemed = ticket === null ? Promise.resolve() : redeemHandoff(ticket).catch(() => undefined);
+    void redeemed.then(() =>
+      whoAmI().then(
+        () => void load(),
+        () => setPhase({ kind: 'login' }),
+      ),
     );
   }, [load]);
 
@@ -90,6 +109,15 @@ export function App() {
       },
     });
   }, [ready, load, update]);
+
+  const [ticket, setTicket] = useState<string | null>(null);
+  useEffect(() => {
+    if (!ready) return undefined;
+    const renew = (): void => void handoffTicket().then(setTicket, () => undefined);
+    renew();
+    const timer = setInterval(renew, TICKET_RENEW_MS);
+    return () => clearInterval(timer);
+  }, [ready]);
 
   // Heartbeats and peer checks are not pushed as events: refresh the snapshot now and then while live.
   const live = ready && phase.state.connection === 'live';
@@ -120,7 +148,7 @@ export function App() {
     <div class="page">
       <header>
         <h1>blockrig</h1>
-        <ConnectionBanner serverId={state.serverId} connection={state.connection} others={otherServers(state)} follow={false} />
+        <ConnectionBanner serverId={state.serverId} connection={state.connection} others={otherServers(state)} follow={true} ticket={ticket} />
         <span class="grow" />
         <span class="muted">{state.user}</span>
         <button
@@ -135,6 +163,11 @@ export function App() {
           Log out
         </button>
       </header>
+      {cameFrom === null || cameFrom === state.serverId ? null : (
+        <p class="banner notice" role="status" data-notice="followed">
+          Server {cameFrom} stopped answering; the dashboard followed to server {state.serverId}, and you are still logged in.
+        </p>
+      )}
       {message === null ? null : (
         <p class="banner error" role="alert">
           {message}{' '}

@@ -1,7 +1,8 @@
 /**
  * The page's link to its server. Live: a small badge. Lost: a banner saying the server stopped answering,
- * with each other configured server the page can reach offered as a button (and followed automatically
- * when `follow` is on and exactly one answers).
+ * with each other configured server offered as a button, and followed automatically when `follow` is on
+ * and exactly one answers. Going there carries the login over: the handoff ticket (if the page holds one)
+ * rides in the URL fragment, which the browser never sends to a server.
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { ServerView } from '../../wire/index.js';
@@ -14,15 +15,17 @@ export interface ConnectionBannerProps {
   connection: ConnectionState;
   others: ServerView[];
   follow: boolean;
+  /** A handoff ticket for the other server, or null (the user logs in there). */
+  ticket: string | null;
 }
 
-/** Where the page goes to use another server: its dashboard, saying where it came from. */
-export function switchUrl(target: ServerView, fromServer: string): string {
-  return `${target.url ?? ''}/?from=${encodeURIComponent(fromServer)}`;
+/** Where the page goes to use another server: its dashboard, saying where it came from, with the login's ticket. */
+export function switchUrl(target: ServerView, fromServer: string, ticket: string | null): string {
+  return `${target.url ?? ''}/?from=${encodeURIComponent(fromServer)}${ticket === null ? '' : `#handoff=${encodeURIComponent(ticket)}`}`;
 }
 
 /** Shows the connection state and, once lost, the way to the other server. */
-export function ConnectionBanner({ serverId, connection, others, follow }: ConnectionBannerProps) {
+export function ConnectionBanner({ serverId, connection, others, follow, ticket }: ConnectionBannerProps) {
   const [answering, setAnswering] = useState<Record<string, boolean>>({});
 
   useEffect(() => {
@@ -34,7 +37,7 @@ export function ConnectionBanner({ serverId, connection, others, follow }: Conne
       const next = Object.fromEntries(results);
       setAnswering(next);
       const up = others.filter((s) => next[s.id] === true);
-      if (follow && up.length === 1 && up[0]) location.assign(switchUrl(up[0], serverId));
+      if (follow && up.length === 1 && up[0]) location.assign(switchUrl(up[0], serverId, ticket));
     };
     void probe();
     const timer = setInterval(() => void probe(), 2000);
@@ -42,7 +45,7 @@ export function ConnectionBanner({ serverId, connection, others, follow }: Conne
       stopped = true;
       clearInterval(timer);
     };
-  }, [connection, others, follow, serverId]);
+  }, [connection, others, follow, serverId, ticket]);
 
   if (connection !== 'lost') {
     return (
@@ -54,9 +57,10 @@ export function ConnectionBanner({ serverId, connection, others, follow }: Conne
   return (
     <div class="banner lost" role="alert" data-connection="lost">
       <strong>Server {serverId} is not answering.</strong> Its agents' clusters keep running; the other server's pair carries on every task.
+      {follow && others.length > 0 ? <span> Switching to the first other server that answers…</span> : null}
       {others.length === 0 ? <span> No other server is configured.</span> : null}
       {others.map((s) => (
-        <a key={s.id} class="button" href={switchUrl(s, serverId)} data-server={s.id}>
+        <a key={s.id} class="button" href={switchUrl(s, serverId, ticket)} data-server={s.id}>
           Switch to server {s.id}
           {answering[s.id] === undefined ? ' (checking…)' : answering[s.id] ? ' (answering)' : ' (not answering either)'}
         </a>

@@ -1,8 +1,9 @@
 /**
  * Tasks newest first: state, executing agent (the pair that runs it), the server it was issued to,
- * partition cells, rate and ETA, and pause / resume / cancel. Cancel asks for confirmation.
+ * partition cells, rate and ETA, the result in words once finished, and pause / resume / cancel. Cancel
+ * asks for confirmation.
  */
-import { FINAL_TASK_STATES, partitionCells, rateAndEta, taskProgress, type ProgressSample, type TaskControl, type TaskRecord } from '../../wire/index.js';
+import { FINAL_TASK_STATES, partitionCells, rateAndEta, taskProgress, taskResultSummary, type ProgressSample, type TaskControl, type TaskRecord } from '../../wire/index.js';
 import { formatBytes, formatClock, formatEta, formatRate } from '../format.js';
 import type { Confirmation } from './ConfirmDialog.js';
 import { PartitionCells } from './PartitionCells.js';
@@ -60,7 +61,14 @@ export function TaskTable({ tasks, samples, control, confirm, highlight }: TaskT
                   {t.id.slice(0, 10)}
                 </td>
                 <td>{t.cluster}</td>
-                <td>{t.kind}</td>
+                <td>
+                  {t.kind}
+                  {taskResultSummary(t) === null ? null : (
+                    <div class="muted" data-role="result">
+                      {taskResultSummary(t)}
+                    </div>
+                  )}
+                </td>
                 <td>
                   <span class={`state ${t.state}`}>{t.state}</span>
                   {t.control === null ? null : <span class="muted"> ({t.control} requested)</span>}
