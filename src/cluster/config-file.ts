@@ -43,7 +43,7 @@ export function loadRigConfig(path: string): LoadedRig {
   config = {
     ...config,
     secretFile: config.secretFile === undefined ? undefined : abs(config.secretFile),
-    servers: config.servers.map((s) => ({ ...s, addressFile: s.addressFile === undefined ? undefined : abs(s.addressFile) })),
+    servers: config.servers.map((s) => ({ ...s, addressFile: s.addressFile === undefined ? undefined : abs(s.addressFile), dataDir: abs(s.dataDir ?? `server-${s.id}`) })),
     clusters: config.clusters.map((c) => ({ ...c, dataDir: abs(c.dataDir) })),
   };
   const ids = new Set<string>();

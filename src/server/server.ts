@@ -11,7 +11,8 @@ import { AgentAuthenticator, UserSessions } from './auth.js';
 import { registerAgentRoutes } from './agent-routes.js';
 import { ClusterViews } from './cluster-views.js';
 import type { ServerContext } from './context.js';
-import { EventHub } from './events.js';
+import { EventJournal } from './event-journal.js';
+import { EventHub, EVENT_BUFFER } from './events.js';
 import { sendError } from './http-support.js';
 import { PeerWatch } from './peers.js';
 import { AgentRegistry } from './registry.js';
@@ -44,7 +45,8 @@ export async function startServer(rig: LoadedRig, serverId: string, options: Sta
   const clock = options.clock ?? systemClock;
   const log = options.log ?? (() => undefined);
   const timing = rig.config.timing;
-  const events = new EventHub(clock);
+  const journal = config.dataDir === undefined ? null : new EventJournal(config.dataDir, EVENT_BUFFER);
+  const events = new EventHub(clock, EVENT_BUFFER, journal);
   const registry = new AgentRegistry(clock, timing.agentExpiryMs);
   registry.onChange = (kind, agent) => {
     log(`agent ${agent.agentId} (pid ${agent.pid} on ${agent.host}) ${kind}`);
@@ -107,6 +109,7 @@ export async function startServer(rig: LoadedRig, serverId: string, options: Sta
       stop.abort();
       peers.stop();
       await app.close();
+      journal?.close();
     },
   };
 }

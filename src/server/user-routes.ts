@@ -136,7 +136,10 @@ export function registerUserRoutes(app: FastifyInstance, ctx: ServerContext, sel
     const send = (e: { id: number; type: string }): void => {
       raw.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
     };
-    for (const e of ctx.events.since(since)) send(e);
+    // A client the journal cannot answer is told to refetch; `id:` moves its Last-Event-ID past the gap.
+    const replay = ctx.events.replay(since);
+    if (replay.reset !== null) raw.write(`id: ${replay.reset.lastId}\nevent: reset\ndata: ${JSON.stringify({ type: 'reset', ...replay.reset })}\n\n`);
+    for (const e of replay.events) send(e);
     const unsubscribe = ctx.events.subscribe(send);
     const keepAlive = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
     request.raw.on('close', () => {

@@ -23,6 +23,8 @@ export const ServerConfigSchema = z
     listen: ListenSchema.default({ host: '127.0.0.1', port: 0 }),
     url: z.url().optional(),
     addressFile: z.string().optional(),
+    /** The server's own folder (its event journal); default `server-ID` next to the rig configuration. */
+    dataDir: z.string().min(1).optional(),
   })
   .refine((s) => s.url !== undefined || s.addressFile !== undefined, {
     message: 'give the server a "url" or an "addressFile" so agents can find it',
