@@ -100,10 +100,14 @@ let socketsOpened = 0;
 
 /** A device's listening socket in a control folder. */
 export class FaultControlListener {
+  /** The control folder. */
+  readonly dir: string;
+  /** This opener's socket in it. */
   readonly path: string;
   readonly #server: Server;
 
-  private constructor(path: string, server: Server) {
+  private constructor(dir: string, path: string, server: Server) {
+    this.dir = dir;
     this.path = path;
     this.#server = server;
   }
@@ -134,7 +138,7 @@ export class FaultControlListener {
       });
     });
     server.unref();
-    return new FaultControlListener(path, server);
+    return new FaultControlListener(dir, path, server);
   }
 
   /** Stops listening and removes the socket file. */

@@ -6,11 +6,17 @@
  *
  * Kinds (see `docs/drivers.md`, "Fault rules"):
  * - `error`: the request fails with `DeviceIoError` (errno, default EIO) and does nothing.
- * - `latency`: the request waits `ms` (plus up to `jitterMs`) on the device's clock first.
+ * - `latency`: the request waits `ms` (plus up to `jitterMs`, plus its length / `bytesPerSecond`) on the
+ *   device's clock first.
  * - `offline`: the device goes offline (availability event) and this and every later request fails with
  *   `DeviceUnavailableError`, until `durationMs` passes or `setOffline(false)` is called.
  * - `torn-write`: only the first `keepBytes` (rounded down to whole logical blocks) of a write land, then
- *   it fails with `DeviceIoError` EIO, as a power cut mid-write does.
+ *   it fails with `DeviceIoError` EIO, as a power cut mid-write does; with `offline: true` the device then
+ *   stays offline, as the drive that lost its power does.
+ *
+ * A device that listens on a control channel (`fault-control.ts`) tells every other opener when a rule
+ * takes it offline (an `offline` rule, a torn write with `offline`): a drive that is gone is gone for
+ * every process that uses it.
  * - `bitflip`: `bits` random bits flip silently in the part of the request inside the range, in the data
  *   returned (`on: read`, the medium keeps the good data) or in the data stored (`on: write`).
  */
@@ -43,9 +49,26 @@ const common = {
 /** A fault rule as written by a caller (JSON, YAML). */
 export const faultRuleSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('error'), errno: z.string().regex(/^E[A-Z0-9]+$/).optional(), ...common }).strict(),
-  z.object({ kind: z.literal('latency'), ms: z.number().nonnegative(), jitterMs: z.number().nonnegative().optional(), ...common }).strict(),
+  z
+    .object({
+      kind: z.literal('latency'),
+      ms: z.number().nonnegative(),
+      jitterMs: z.number().nonnegative().optional(),
+      /** A slow link: the request also waits its length divided by this (bytes per second). */
+      bytesPerSecond: z.number().positive().optional(),
+      ...common,
+    })
+    .strict(),
   z.object({ kind: z.literal('offline'), durationMs: z.number().positive().optional(), reason: z.string().optional(), ...common }).strict(),
-  z.object({ kind: z.literal('torn-write'), keepBytes: byteCount, ...common }).strict(),
+  z
+    .object({
+      kind: z.literal('torn-write'),
+      keepBytes: byteCount,
+      /** The drive lost its power: after the torn write it goes offline (for every opener, see below). */
+      offline: z.boolean().optional(),
+      ...common,
+    })
+    .strict(),
   z.object({ kind: z.literal('bitflip'), on: z.enum(['read', 'write']), bits: z.number().int().positive().optional(), ...common }).strict(),
 ]);
 

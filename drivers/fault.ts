@@ -13,6 +13,7 @@
  * fault holds it offline.
  */
 import { BlockDeviceBase } from './base.js';
+import { broadcastFaultCommand } from './fault-control-client.js';
 import { FaultControlListener, type FaultCommand, type FaultControlTarget, type FaultDeviceStatus } from './fault-control.js';
 import { ActiveRule, parseFaultRule, type FaultOp, type FaultRule, type FaultRuleInput } from './fault-rules.js';
 import { seededRandom } from '../src/random.js';
@@ -184,6 +185,7 @@ export class FaultDevice extends BlockDeviceBase implements FaultControlTarget {
     if (torn !== undefined && torn.rule.kind === 'torn-write') {
       const keep = Math.min(payload.length, torn.rule.keepBytes - (torn.rule.keepBytes % this.logicalBlockSize));
       if (keep > 0) await this.inner.write(offset, payload.subarray(0, keep), { fua });
+      if (torn.rule.offline === true) this.#goOffline(`power lost mid-write (fault rule ${torn.rule.id})`, undefined);
       throw new DeviceIoError(this.uri, 'write', offset, data.length, 'EIO', { details: { fault: torn.rule.id, landedBytes: keep } });
     }
     await this.inner.write(offset, payload, { fua });
@@ -223,10 +225,10 @@ export class FaultDevice extends BlockDeviceBase implements FaultControlTarget {
       const rule = active.rule;
       switch (rule.kind) {
         case 'latency':
-          await this.#sleep(rule.ms + (rule.jitterMs ?? 0) * this.#random(), signal);
+          await this.#sleep(rule.ms + (rule.jitterMs ?? 0) * this.#random() + (rule.bytesPerSecond === undefined ? 0 : (length * 1000) / rule.bytesPerSecond), signal);
           break;
         case 'offline':
-          this.setOffline(true, rule.reason ?? `fault rule ${rule.id}: offline`, rule.durationMs);
+          this.#goOffline(rule.reason ?? `fault rule ${rule.id}: offline`, rule.durationMs);
           break;
         case 'error':
           throw new DeviceIoError(this.uri, op, offset, length, rule.errno ?? 'EIO', { details: { fault: rule.id } });
@@ -238,6 +240,16 @@ export class FaultDevice extends BlockDeviceBase implements FaultControlTarget {
     }
     this.#throwIfOffline();
     return dataRules;
+  }
+
+  /**
+   * A rule took the device offline: here at once, and in every other process holding it when it listens
+   * on a control channel (best effort, in the background: the rule's request must not wait for peers).
+   */
+  #goOffline(reason: string, forMs: number | undefined): void {
+    this.setOffline(true, reason, forMs);
+    const dir = this.#control?.dir;
+    if (dir !== undefined) void broadcastFaultCommand(dir, { op: 'offline', reason, ...(forMs === undefined ? {} : { forMs }) }).catch(() => undefined);
   }
 
   #throwIfOffline(): void {

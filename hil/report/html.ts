@@ -103,11 +103,10 @@ export function timelineSvg(r: ScenarioRun): string {
     }
   });
   for (const e of r.controllerEvents) {
-    if (e.what === 'claim' || e.what === 'complete') continue;
-    const colour = e.what === 'reclaim' ? '#2e7d32' : e.what === 'fenced' ? '#6a1b9a' : '#ef6c00';
-    out.push(`<circle cx="${x(e.atMs)}" cy="${top + 8 + e.controller * 10}" r="4" fill="${colour}"><title>${esc(`${e.atMs} ms: controller ${e.controller} ${e.what}${e.partition === undefined ? '' : ` partition ${e.partition}`}${e.detail === undefined ? '' : ` (${e.detail})`}`)}</title></circle>`);
+    const colour = e.what === 'error' ? '#6a1b9a' : '#ef6c00';
+    out.push(`<circle cx="${x(e.atMs)}" cy="${top + 8 + e.controller * 10}" r="4" fill="${colour}"><title>${esc(`${e.atMs} ms: controller ${e.controller} ${e.what}${e.detail === undefined ? '' : ` (${e.detail})`}`)}</title></circle>`);
   }
-  out.push(`<text x="${left}" y="${H - 4}" font-size="11">blue: task progress; red: faults (shaded while active); dots: controller kills/pauses (orange), reclaims (green), self-fencing (purple), one row per controller</text>`);
+  out.push(`<text x="${left}" y="${H - 4}" font-size="11">blue: task progress; red: faults (shaded while active); dots: controller process kills/pauses (orange), unexpected exits (purple), one row per controller</text>`);
   out.push('</svg>');
   return out.join('\n');
 }

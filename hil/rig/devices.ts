@@ -1,15 +1,20 @@
 /**
  * Builds the rig's member devices: an image file per device (sparse), opened through the driver layer as a
  * file, a kernel loop device, an nbdkit export (with its error, delay and rate filters), a qemu-nbd
- * export or a LUN of the rig's tgtd (opened with blockrig's iSCSI initiator), or held in memory. Every device is wrapped in the fault driver with a seed derived from the
- * scenario's, so every fault the timeline injects goes through the same documented rule engine and
- * replays the same way under the same seed.
+ * export or a LUN of the rig's tgtd (opened with blockrig's iSCSI initiator), or held in memory. Every
+ * device is wrapped in the fault driver with a seed derived from the scenario's, so every fault the
+ * timeline injects goes through the same documented rule engine and replays the same way under the same
+ * seed. Every device but a memory one is opened by its URI `fault:<inner>?fault-control=DIR&fault-seed=N`,
+ * the same URI the controller processes open, so that a fault sent through the control channel
+ * (`inject`) reaches the harness and every controller alike.
  */
 import { existsSync } from 'node:fs';
 import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openDevice } from '../../drivers/index.js';
-import { createFaultDevice, type FaultDevice } from '../../drivers/fault.js';
+import { broadcastFaultCommand } from '../../drivers/fault-control-client.js';
+import type { FaultCommand } from '../../drivers/fault-control.js';
+import { createFaultDevice, FaultDevice } from '../../drivers/fault.js';
 import { createMemoryDevice } from '../../drivers/memory.js';
 import type { Clock } from '../../src/clock.js';
 import type { RigDevice } from '../scenario/schema.js';
@@ -19,8 +24,12 @@ import type { RigTgtd } from './tgtd.js';
 /** One member device of a running rig. */
 export interface BuiltDevice {
   readonly spec: RigDevice;
-  /** The fault wrapper the volume uses. */
+  /** The fault wrapper the harness's volume uses. */
   readonly device: FaultDevice;
+  /** The URI every process opens it by (undefined for memory: no other process can open it). */
+  readonly uri: string | undefined;
+  /** Its fault control folder (undefined for memory). */
+  readonly control: string | undefined;
   /** The image file behind it (none for memory). */
   readonly image: string | undefined;
   /** The nbdkit or qemu-nbd process serving it. */
@@ -42,7 +51,7 @@ export interface DeviceBuildContext {
 export async function buildDevice(spec: RigDevice, ctx: DeviceBuildContext): Promise<BuiltDevice> {
   const faultOptions = { seed: (ctx.seed * 1_000_003 + ctx.index * 7919) >>> 0, clock: ctx.clock, uri: `fault:${spec.name}` };
   if (spec.kind === 'memory') {
-    return { spec, image: undefined, server: undefined, device: createFaultDevice(createMemoryDevice({ size: spec.size }), faultOptions) };
+    return { spec, image: undefined, server: undefined, uri: undefined, control: undefined, device: createFaultDevice(createMemoryDevice({ size: spec.size }), faultOptions) };
   }
   const image = join(ctx.workDir, `${spec.name}.img`);
   await writeFile(image, '');
@@ -50,7 +59,8 @@ export async function buildDevice(spec: RigDevice, ctx: DeviceBuildContext): Pro
   let server: RigProcess | undefined;
   let uri: string;
   if (spec.kind === 'file') uri = image;
-  else if (spec.kind === 'loop') uri = `loop://${image}`;
+  // O_DIRECT on each process's own /dev/loopN: no block-device cache, so every process sees the others' writes.
+  else if (spec.kind === 'loop') uri = `loop://${image}?direct=1`;
   else if (spec.kind === 'iscsi') uri = (await ctx.tgtd()).addLun(spec.name, image);
   else {
     const socket = join(ctx.workDir, `${spec.name}.sock`);
@@ -61,8 +71,28 @@ export async function buildDevice(spec: RigDevice, ctx: DeviceBuildContext): Pro
     // so the volume fails the member while the scenario still runs.
     uri = `nbd+unix:///${spec.name}?socket=${socket}&reconnect=2s&timeout=10s`;
   }
-  const inner = await openDevice(uri);
-  return { spec, image, server, device: createFaultDevice(inner, faultOptions) };
+  const control = join(ctx.workDir, 'f', spec.name);
+  const faultUri = `fault:${uri}${uri.includes('?') ? '&' : '?'}fault-control=${control}&fault-seed=${faultOptions.seed}`;
+  const device = await openDevice(faultUri);
+  if (!(device instanceof FaultDevice)) throw new Error(`${faultUri} did not open as a fault device`);
+  return { spec, image, server, uri: faultUri, control, device };
+}
+
+/**
+ * Injects a fault into every process that holds the device (the harness and each controller process)
+ * through its control channel, and returns once each live one applied it; a memory device, held by the
+ * harness alone, is changed in place. Returns how many processes applied it and which did not answer (a
+ * stopped controller applies it when it runs again); throws when one refused it.
+ */
+export async function inject(built: BuiltDevice, command: FaultCommand): Promise<{ applied: number; silent: number[] }> {
+  if (built.control === undefined) {
+    built.device.apply(command);
+    return { applied: 1, silent: [] };
+  }
+  const { deliveries } = await broadcastFaultCommand(built.control, command);
+  const refused = deliveries.filter((d) => d.outcome === 'refused');
+  if (refused.length > 0) throw new Error(`device ${built.spec.name}: ${refused.map((d) => `pid ${d.pid} refused: ${d.error?.message ?? ''}`).join('; ')}`);
+  return { applied: deliveries.filter((d) => d.outcome === 'applied').length, silent: deliveries.filter((d) => d.outcome === 'no-answer').map((d) => d.pid) };
 }
 
 /** nbdkit's file plugin behind the filters the scenario asks for, in the order error, delay, rate. */
@@ -93,5 +123,5 @@ async function startNbdkit(spec: RigDevice, image: string, socket: string, ctx: 
 /** qemu-nbd serving the raw image; --persistent keeps it up across client reconnects. */
 function startQemuNbd(spec: RigDevice, image: string, socket: string, ctx: DeviceBuildContext): Promise<RigProcess> {
   const qemuNbd = findProgram('qemu-nbd', 'qemu-utils');
-  return ctx.processes.start(`qemu-nbd:${spec.name}`, qemuNbd, ['-f', 'raw', '-k', socket, '-x', spec.name, '--persistent', '--shared=8', image]);
+  return ctx.processes.start(`qemu-nbd:${spec.name}`, qemuNbd, ['-f', 'raw', '-k', socket, '-x', spec.name, '--persistent', '--shared=64', image]);
 }

@@ -5,12 +5,12 @@
  * reported as such, since a scenario whose fault did not happen tested nothing.
  */
 import type { Clock } from '../../src/clock.js';
-import type { BuiltDevice } from '../rig/devices.js';
+import { inject, type BuiltDevice } from '../rig/devices.js';
 import type { ProcessSupervisor } from '../rig/processes.js';
 import type { RigRelay } from '../rig/relay.js';
 import type { RigServers } from '../rig/servers.js';
 import type { Fault } from '../scenario/schema.js';
-import type { TaskControl } from './controllers.js';
+import type { TaskControl } from './fleet.js';
 import type { RegionTask } from './region.js';
 import { seededRandom } from '../../src/random.js';
 
@@ -33,6 +33,8 @@ export interface FaultTargets {
   readonly region?: RegionTask;
   readonly devices: ReadonlyMap<string, BuiltDevice>;
   readonly relay: RigRelay | undefined;
+  /** Resolves once the relay's power changes reached every process holding the devices. */
+  readonly powerSettled: () => Promise<void>;
   readonly servers: RigServers | undefined;
   readonly processes: ProcessSupervisor;
   readonly clock: Clock;
@@ -115,7 +117,7 @@ export class FaultTimeline {
     r.progressAtFire = this.#t.task.progress;
     this.#t.log(`fault ${r.index}: ${r.label} (fired at ${r.firedAtMs} ms, task ${(r.progressAtFire * 100).toFixed(0)}%)`);
     try {
-      const undo = await this.#apply(r.fault).finally(applied);
+      const undo = await this.#apply(r.fault, r.index).finally(applied);
       const duration = 'duration' in r.fault ? r.fault.duration : undefined;
       if (undo !== undefined && duration !== undefined) {
         await this.#t.clock.sleep(duration, this.#signal).catch(() => undefined);
@@ -130,7 +132,7 @@ export class FaultTimeline {
   }
 
   /** Injects one fault; returns how to undo it, for faults that last a duration. */
-  async #apply(f: Fault): Promise<(() => Promise<void>) | undefined> {
+  async #apply(f: Fault, faultIndex: number): Promise<(() => Promise<void>) | undefined> {
     const t = this.#t;
     if (f.action === 'kill-controller') {
       t.task.kill(f.controller);
@@ -160,17 +162,27 @@ export class FaultTimeline {
     const built = t.devices.get(f.device);
     if (built === undefined) throw new Error(`no device ${f.device}`);
     const dev = built.device;
-    const removeRule = (id: string) => () => Promise.resolve(void dev.removeRule(id));
+    // Device faults go through the control channel, so that every process holding the device (the
+    // harness and each controller process) sees the same fault; a rule keeps one id everywhere.
+    const send = async (command: Parameters<typeof inject>[1]): Promise<void> => {
+      const { applied, silent } = await inject(built, command);
+      t.log(`fault: ${command.op} on device ${f.device}: applied by ${applied} processes${silent.length > 0 ? `, not yet by stopped pids ${silent.join(' ')}` : ''}`);
+    };
+    const addRule = async (rule: Record<string, unknown>): Promise<() => Promise<void>> => {
+      const id = `scenario-fault-${faultIndex}`;
+      await send({ op: 'add', rule: { ...rule, id } as never });
+      return () => send({ op: 'remove', id });
+    };
     switch (f.action) {
       case 'fail-device':
-        return removeRule(dev.addRule({ kind: 'error', errno: 'EIO' }));
+        return addRule({ kind: 'error', errno: 'EIO' });
       case 'slow-device':
-        return removeRule(dev.addRule({ kind: 'latency', ms: f.latency }));
+        return addRule({ kind: 'latency', ms: f.latency });
       case 'rule':
-        return removeRule(dev.addRule(f.rule));
+        return addRule(f.rule);
       case 'pull-device':
-        dev.setOffline(true, `pulled by scenario fault`);
-        return () => Promise.resolve(dev.setOffline(false));
+        await send({ op: 'offline', reason: 'pulled by scenario fault' });
+        return () => send({ op: 'online' });
       case 'corrupt': {
         // Straight onto the medium under the fault wrapper: nothing above sees an error.
         const random = seededRandom(t.seed ^ (f.offset >>> 0));
@@ -185,7 +197,11 @@ export class FaultTimeline {
         const channel = built.spec.power;
         if (relay === undefined || channel === undefined) throw new Error(`device ${f.device} has no relay channel`);
         await relay.setPower(channel, false);
-        return () => relay.setPower(channel, true);
+        await t.powerSettled();
+        return async () => {
+          await relay.setPower(channel, true);
+          await t.powerSettled();
+        };
       }
       case 'kill-export': {
         if (built.server === undefined) throw new Error(`device ${f.device} has no export process`);

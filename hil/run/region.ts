@@ -8,17 +8,14 @@
  * (the fill task's COMPLETE partitions) every 100 ms, so progress-point faults fire on real progress.
  * `tearRecord` tears one copy of a record on the medium; `check` runs `blockrig meta check --json`.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Clock } from '../../src/clock.js';
-import type { AuditRecord } from '../../src/controller/events.js';
 import { dumpRegion } from '../../src/metadata/inspect.js';
 import { META_BLOCK } from '../../src/metadata/layout.js';
 import { blockCrc } from '../../src/metadata/record.js';
 import { MetadataRegion } from '../../src/metadata/region.js';
 import type { BuiltDevice } from '../rig/devices.js';
-import type { ProcessSupervisor, RigProcess } from '../rig/processes.js';
-import type { ControllerEvent, ControllerState, TaskControl } from './controllers.js';
+import type { ProcessSupervisor } from '../rig/processes.js';
+import { ControllerFleet, regionTiming, type ControllerEvent, type ScenarioTask } from './fleet.js';
 import { seededRandom } from '../../src/random.js';
 
 /** Options of `RegionTask`. */
@@ -50,185 +47,77 @@ function crcValid(block: Buffer): boolean {
 }
 
 /** See the module comment. */
-export class RegionTask implements TaskControl {
-  readonly events: ControllerEvent[] = [];
+export class RegionTask implements ScenarioTask {
   readonly #o: RegionTaskOptions;
   readonly #image: string;
-  readonly #procs: RigProcess[] = [];
-  readonly #states: ControllerState[];
-  readonly #listeners = new Set<() => void>();
+  readonly #fleet: ControllerFleet;
   #region: MetadataRegion | undefined;
-  #progress = 0;
-  #started = 0;
-  #verified: { ok: boolean; detail: string } | undefined;
+  #verified: { ok: boolean; detail: string; bytes: number } | undefined;
 
   constructor(options: RegionTaskOptions) {
     this.#o = options;
     if (options.device.image === undefined) throw new Error(`device ${options.device.spec.name} has no image file for the metadata region`);
     this.#image = options.device.image;
-    this.#states = Array.from({ length: options.controllers }, () => 'running');
+    this.#fleet = new ControllerFleet({ meta: this.#image, metaDevice: options.device.device, controllers: options.controllers, workDir: options.workDir, cliPath: options.cliPath, processes: options.processes, clock: options.clock, log: options.log });
   }
 
-  /** Fraction of the fill task's partitions COMPLETE, 0..1. */
   get progress(): number {
-    return this.#progress;
+    return this.#fleet.progress;
   }
 
-  /**
-   * Claims of the fill task (chunks of `chunkPartitions` partitions) taken by more than one controller
-   * incarnation: taken over from a dead or stalled holder (a chunk is claimed again only then).
-   */
   get reclaimed(): number {
-    const holders = new Map<number, Set<string>>();
-    for (const r of this.#audit()) {
-      if (r.type !== 'claimed' || r.taskId !== this.#fillId) continue;
-      const set = holders.get(r.chunk) ?? new Set<string>();
-      set.add(`${r.controller}/${r.incarnation}`);
-      holders.set(r.chunk, set);
-    }
-    return [...holders.values()].filter((s) => s.size > 1).length;
+    return this.#fleet.reclaimed;
+  }
+
+  get events(): readonly ControllerEvent[] {
+    return this.#fleet.events;
   }
 
   /** The verify task's outcome, once it ran. */
   get verified(): { ok: boolean; detail: string; bytes: number } | undefined {
-    return this.#verified === undefined ? undefined : { ...this.#verified, bytes: this.#verified.ok ? this.#dataBytes : 0 };
+    return this.#verified;
   }
-
-  #fillId: string | undefined;
-  #dataBytes = 0;
 
   onProgress(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#fleet.onProgress(listener);
   }
 
-  #cli(name: string, args: readonly string[]): Promise<RigProcess> {
-    return this.#o.processes.start(name, process.execPath, [this.#o.cliPath, ...args]);
+  kill(id: number): void {
+    this.#fleet.kill(id);
   }
 
-  /** Runs a CLI command to its end; rejects with its output when it fails. */
-  async #run(name: string, args: readonly string[]): Promise<string> {
-    const p = await this.#cli(name, args);
-    const { code, signal } = await p.exit;
-    if (code !== 0) throw new Error(`${name} failed (${signal ?? `exit ${code}`}):\n${p.log()}`);
-    return p.log();
+  pause(id: number, ms: number): void {
+    this.#fleet.pause(id, ms);
+  }
+
+  /** Stops the controller processes. */
+  stop(): Promise<void> {
+    return this.#fleet.stop();
   }
 
   /** Formats the region and starts the controller processes. */
   async start(): Promise<void> {
     const o = this.#o;
-    const hb = Math.max(50, Math.round(o.leaseMs));
-    // A generous I/O timeout: on a shared CI machine a renewal can wait for the CPU, and a process that
-    // cannot renew in time fences itself (exit BLOCKRIG_E_LEASE_LOST), which is not what a scenario tests.
-    const io = Math.max(1000, 2 * hb);
-    const renew = 2 * hb + io;
-    const dead = Math.ceil(1.1 * (renew + 2 * io));
-    await this.#run('meta-format', ['meta', 'format', this.#image, '--controllers', String(o.controllers + 2), '--tasks', '2', '--max-chunks', String(Math.ceil(o.partitions / o.chunkPartitions)), '--heartbeat-ms', String(hb), '--io-timeout-ms', String(io), '--renew-timeout-ms', String(renew), '--host-dead-ms', String(dead), '--label', 'hil']);
+    await this.#fleet.run('meta-format', ['meta', 'format', this.#image, '--controllers', String(o.controllers + 2), '--tasks', '2', '--max-chunks', String(Math.ceil(o.partitions / o.chunkPartitions)), ...regionTiming(o.leaseMs), '--label', 'hil']);
     this.#region = await MetadataRegion.open(o.device.device);
-    o.log(`metadata region on ${this.#image}: ${this.#region.superblock.regionBytes} bytes, data at ${this.#region.superblock.dataOffset}; heartbeat ${hb} ms, reclaim after ${dead} ms`);
-    for (let id = 0; id < o.controllers; id++) {
-      const p = await this.#cli(`controller:${id}`, ['controller', 'run', '--meta', this.#image, '--id', String(id), '--audit', this.#auditFile(id)]);
-      this.#procs.push(p);
-      o.log(`controller ${id}: blockrig controller run, pid ${p.pid}`);
-    }
-  }
-
-  #auditFile(id: number): string {
-    return join(this.#o.workDir, `controller-${id}.audit`);
-  }
-
-  #audit(): AuditRecord[] {
-    return this.#procs.flatMap((_, id) => {
-      const f = this.#auditFile(id);
-      if (!existsSync(f)) return [];
-      return readFileSync(f, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .flatMap((l) => {
-          try {
-            return [JSON.parse(l) as AuditRecord];
-          } catch {
-            return []; // a line cut by SIGKILL
-          }
-        });
-    });
-  }
-
-  #event(controller: number, what: ControllerEvent['what'], detail?: string): void {
-    this.events.push({ atMs: Math.round(this.#o.clock.now() - this.#started), controller, what, ...(detail === undefined ? {} : { detail }) });
+    o.log(`metadata region on ${this.#image}: ${this.#region.superblock.regionBytes} bytes, data at ${this.#region.superblock.dataOffset}`);
+    await this.#fleet.start();
   }
 
   /** Submits the fill task and waits for it, then the verify task; rejects when the fill does not complete. */
   async run(signal: AbortSignal): Promise<void> {
     const o = this.#o;
-    this.#started = o.clock.now();
     const seed = (o.seed >>> 0).toString(16).padStart(8, '0');
-    const common = ['--meta', this.#image, '--partitions', String(o.partitions), '--chunk-partitions', String(o.chunkPartitions), '--seed', seed, '--id', String(o.controllers), '--wait', '--json'];
-    const fill = await this.#cli('task-submit:fill', ['task', 'submit', 'fill', ...common]);
-    const onAbort = (): void => o.processes.signal(fill.pid, 'SIGKILL');
-    signal.addEventListener('abort', onAbort);
-    let polling = true;
-    const poll = (async () => {
-      while (polling) {
-        await this.#poll().catch(() => undefined);
-        await o.clock.sleep(100);
-      }
-    })();
-    const { code, signal: killedBy } = await fill.exit;
-    polling = false;
-    await poll;
-    await this.#poll().catch(() => undefined);
-    signal.removeEventListener('abort', onAbort);
-    for (const [id, p] of this.#procs.entries()) if (p.exited && this.#states[id] === 'running') this.#event(id, 'error', `exited: ${p.log().split('\n').slice(-3).join(' ')}`);
-    if (signal.aborted) throw new Error('the scenario run was aborted before the task finished');
-    if (code !== 0) throw new Error(`task submit fill --wait failed (${killedBy ?? `exit ${code}`}): ${fill.log().slice(-600)}`);
-    o.log(`fill task ${this.#fillId ?? '?'} complete`);
-    const verify = await this.#cli('task-submit:verify', ['task', 'submit', 'verify', ...common]);
-    const v = await verify.exit;
-    this.#verified = { ok: v.code === 0, detail: v.code === 0 ? `verify task over ${o.partitions} partitions complete` : `verify task failed (${v.signal ?? `exit ${v.code}`}): ${verify.log().slice(-400)}` };
-    o.log(`verify: ${this.#verified.detail}`);
-  }
-
-  async #poll(): Promise<void> {
-    const region = this.#region;
-    if (region === undefined) return;
-    const dump = await dumpRegion(region);
-    const fill = dump.tasks.find((t) => t.spec?.kind === 'fill');
-    if (fill === undefined) return;
-    this.#fillId = fill.id;
-    this.#dataBytes = fill.spec.length;
-    const done = (fill.counts.COMPLETE ?? 0) / Math.max(1, fill.partitions);
-    if (done !== this.#progress) {
-      this.#progress = done;
-      for (const l of [...this.#listeners]) l();
+    const common = ['--partitions', String(o.partitions), '--chunk-partitions', String(o.chunkPartitions), '--seed', seed];
+    await this.#fleet.submit('fill', common, signal);
+    const bytes = this.#fleet.task?.length ?? 0;
+    try {
+      await this.#fleet.submit('verify', common, signal);
+      this.#verified = { ok: true, detail: `verify task over ${o.partitions} partitions complete`, bytes };
+    } catch (err) {
+      this.#verified = { ok: false, detail: (err as Error).message.slice(0, 400), bytes: 0 };
     }
-  }
-
-  kill(id: number): void {
-    const p = this.#procs[id];
-    if (p === undefined || this.#states[id] === 'killed') return;
-    this.#o.processes.signal(p.pid, 'SIGKILL');
-    this.#states[id] = 'killed';
-    this.#event(id, 'killed', `pid ${p.pid}`);
-  }
-
-  pause(id: number, ms: number): void {
-    const p = this.#procs[id];
-    if (p === undefined || this.#states[id] !== 'running') return;
-    this.#o.processes.signal(p.pid, 'SIGSTOP');
-    this.#states[id] = 'paused';
-    this.#event(id, 'paused', `pid ${p.pid}, ${ms} ms`);
-    void this.#o.clock.sleep(ms).then(() => {
-      this.#o.processes.signal(p.pid, 'SIGCONT');
-      if (this.#states[id] === 'paused') this.#states[id] = 'running';
-      this.#event(id, 'resumed');
-    });
-  }
-
-  /** Resumes any paused controller and stops them all (SIGTERM: they leave the region). */
-  async stop(): Promise<void> {
-    for (const p of this.#procs) this.#o.processes.signal(p.pid, 'SIGCONT');
-    for (const p of this.#procs) await this.#o.processes.stop(p.pid, this.#o.clock);
+    o.log(`verify: ${this.#verified.detail}`);
   }
 
   /**
@@ -282,7 +171,7 @@ export class RegionTask implements TaskControl {
 
   /** `blockrig meta check --json` on the region. */
   async check(): Promise<MetaCheckResult> {
-    const p = await this.#cli('meta-check', ['meta', 'check', this.#image, '--json']);
+    const p = await this.#fleet.cli('meta-check', ['meta', 'check', this.#image, '--json']);
     await p.exit;
     const text = p.log();
     const start = text.indexOf('{');

@@ -11,14 +11,14 @@ import { systemClock, type Clock } from '../../src/clock.js';
 import { ProcessSupervisor } from '../rig/processes.js';
 import { Teardown } from '../rig/teardown.js';
 import type { LoadedScenario } from '../scenario/load.js';
-import { PartitionedTask, type ControllerEvent, type TaskControl } from './controllers.js';
+import type { ControllerEvent, ScenarioTask, TaskControl } from './fleet.js';
 import { RegionTask, type MetaCheckResult } from './region.js';
+import { VolumeTask } from './volume-task.js';
 import { checkExpectations, type ExpectationResult } from './expectations.js';
 import { FaultTimeline, type FaultRecord } from './faults.js';
 import { startServers, type RigServers } from '../rig/servers.js';
 import { askConsole, awaitReports, checkConsistency, deviceReports, memberStates, type DeviceReport, type ServerReport } from './observe.js';
 import { buildRig, type Rig } from './rig.js';
-import { prepareTask } from './task.js';
 import { PatternWorkload, runFioWorkload, type WorkloadResult } from './workload.js';
 
 /** Options of `runScenario`. */
@@ -74,7 +74,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   const seed = options.seed ?? s.seed;
   const started = clock.now();
   const startedAt = new Date(clock.wallTime()).toISOString();
-  const workDir = mkdtempSync(join(options.baseDir ?? tmpdir(), `blockrig-hil-${s.name}-`));
+  const workDir = mkdtempSync(join(options.baseDir ?? tmpdir(), `blockrig-hil-${s.name.slice(0, 16)}-`));
   const runLog: string[] = [];
   const log = (line: string): void => {
     const stamped = `[${((clock.now() - started) / 1000).toFixed(3)}s] ${line}`;
@@ -101,37 +101,38 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   let taskMs: number | undefined;
   const progress: { atMs: number; progress: number }[] = [];
   try {
-    rig = await buildRig(s, { workDir, seed, clock, processes, teardown, log });
+    const cliPath = options.cliPath ?? process.argv[1] ?? 'blockrig';
+    rig = await buildRig(s, { workDir, seed, clock, processes, teardown, log, cliPath });
     const volume = rig.volume;
     if (s.servers !== undefined) {
-      servers = await startServers(s.servers.count, [...rig.devices.values()], { workDir, processes, clock, cliPath: options.cliPath ?? process.argv[1] ?? 'blockrig', log, teardown, hosts: s.servers.hosts });
+      servers = await startServers(s.servers.count, [...rig.devices.values()], { workDir, processes, clock, cliPath, log, teardown, hosts: s.servers.hosts });
     }
     const pattern = s.workload?.kind === 'pattern' ? new PatternWorkload(volume, s.workload.blockSize, seed) : undefined;
     if (pattern !== undefined) {
       await pattern.fill();
       log(`workload: volume filled with the seeded pattern`);
     }
-    let activeTask: TaskControl & { run(signal: AbortSignal): Promise<void> };
-    let prepared: ReturnType<typeof prepareTask> | undefined;
+    let activeTask: ScenarioTask;
+    let volumeTask: VolumeTask | undefined;
     let region: RegionTask | undefined;
     if (s.task.kind === 'region') {
       const device = rig.devices.get(s.task.device);
       if (device === undefined) throw new Error(`no device ${s.task.device}`);
-      const regionTask = new RegionTask({ device, controllers: s.controllers.count, partitions: s.task.partitions, chunkPartitions: s.task.chunkPartitions, leaseMs: s.controllers.leaseMs, seed, workDir, cliPath: options.cliPath ?? process.argv[1] ?? 'blockrig', processes, clock, log });
+      const regionTask = new RegionTask({ device, controllers: s.controllers.count, partitions: s.task.partitions, chunkPartitions: s.task.chunkPartitions, leaseMs: s.controllers.leaseMs, seed, workDir, cliPath, processes, clock, log });
       teardown.push('stop the controller processes', () => regionTask.stop());
       await regionTask.start();
       log(`task region: fill then verify over ${s.task.partitions} partitions by ${s.controllers.count} controller processes`);
       region = regionTask;
       activeTask = regionTask;
     } else {
-      const p = prepareTask(s, rig, clock);
-      prepared = p;
-      log(`task ${s.task.kind}: ${p.describe}`);
-      activeTask = new PartitionedTask({ rows: volume.layout.rows, partitions: s.task.partitions, controllers: s.controllers.count, leaseMs: s.controllers.leaseMs, clock, work: p.work });
+      if (rig.served === undefined) throw new Error('a volume task needs the served volume');
+      volumeTask = new VolumeTask({ scenario: s, served: rig.served, devices: rig.devices, clock, log });
+      log(`task ${s.task.kind}: ${await volumeTask.prepare()}, by ${s.controllers.count} controller processes`);
+      activeTask = volumeTask;
     }
     task = activeTask;
     const faultsDone = new AbortController();
-    const activeTimeline = new FaultTimeline(s.faults, { task: activeTask, ...(region === undefined ? {} : { region }), devices: rig.devices, relay: rig.relay, servers, processes, clock, seed, log });
+    const activeTimeline = new FaultTimeline(s.faults, { task: activeTask, ...(region === undefined ? {} : { region }), devices: rig.devices, relay: rig.relay, powerSettled: rig.powerSettled, servers, processes, clock, seed, log });
     timeline = activeTimeline;
     const taskStart = clock.now();
     const sample = (): void => {
@@ -184,7 +185,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       task: taskError === undefined ? 'completed' : 'failed',
       taskError,
       taskMs,
-      mismatchSectors: prepared?.mismatchSectors() ?? 0,
+      mismatchSectors: volumeTask?.mismatchSectors ?? 0,
       metaCheck,
       afterCheckSectors,
       workload,

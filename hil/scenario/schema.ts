@@ -119,13 +119,17 @@ const workloadSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
-/** Task bandwidth limit in member bytes per second across all controllers (md's sync_speed_max). */
-const taskRate = { rate: size.optional() };
+/**
+ * Rows each controller works between two checkpoints of its partition (the volume kinds' stepRows), and
+ * the task's bandwidth per controller process in member bytes per second: a fault-driver latency rule
+ * (`bytesPerSecond`) on the rebuilt member's writes or on the first member's reads for a scrub.
+ */
+const volumeTaskPace = { stepRows: z.number().int().min(1).max(4096).default(4), rate: size.optional() };
 
 const taskSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('rebuild'),
-    ...taskRate,
+    ...volumeTaskPace,
     /** Member slot to fail and rebuild. */
     member: z.number().int().nonnegative(),
     /** Rig device that replaces it. */
@@ -134,7 +138,7 @@ const taskSchema = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     kind: z.literal('scrub'),
-    ...taskRate,
+    ...volumeTaskPace,
     repair: z.boolean().default(true),
     partitions: z.number().int().min(1).max(4096).default(16),
   }),
@@ -318,6 +322,14 @@ function checkReferences(s: z.output<typeof scenarioObject>, ctx: z.RefinementCt
     if (d !== undefined && d.kind !== 'file') ctx.addIssue({ code: 'custom', path: ['task', 'device'], message: `the metadata region's device is opened by the controller processes by path: device "${d.name}" is ${d.kind}, make it kind: file` });
   }
   const regionTask = s.task.kind === 'region';
+  if (!regionTask) {
+    // The controller processes open every device of the volume by its URI: none may live in the harness's memory.
+    const volumeDevices: [string, (string | number)[]][] = [...s.volume.members.map((n, i): [string, (string | number)[]] => [n, ['volume', 'members', i]]), ...s.volume.spares.map((n, i): [string, (string | number)[]] => [n, ['volume', 'spares', i]])];
+    if (s.task.kind === 'rebuild') volumeDevices.push([s.task.with, ['task', 'with']]);
+    for (const [name, path] of volumeDevices) {
+      if (names.get(name)?.kind === 'memory') ctx.addIssue({ code: 'custom', path, message: `device "${name}" is memory: the controller processes that run the ${s.task.kind} cannot open it; make it kind: file` });
+    }
+  }
   if (!regionTask && s.expect.metaCheck !== undefined) ctx.addIssue({ code: 'custom', path: ['expect', 'metaCheck'], message: 'metaCheck needs task kind: region' });
   if (!regionTask && s.expect.metaWarnings !== undefined) ctx.addIssue({ code: 'custom', path: ['expect', 'metaWarnings'], message: 'metaWarnings needs task kind: region' });
   s.faults.forEach((f, i) => {

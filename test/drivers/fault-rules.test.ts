@@ -67,6 +67,19 @@ describe('fault driver rules', () => {
     await dev.write(0, Buffer.alloc(512));
   });
 
+  it('delays each request by its length over bytesPerSecond, as a slow link', async () => {
+    const clock = new ManualClock();
+    const dev = faulty({ clock, rules: [{ kind: 'latency', ms: 10, bytesPerSecond: 1 * MiB, ops: ['write'] }] });
+    let done = false;
+    // 64 KiB at 1 MiB/s: 62.5 ms, plus the fixed 10 ms.
+    const write = dev.write(0, Buffer.alloc(64 * 1024)).then(() => (done = true));
+    await clock.advance(72);
+    expect(done).toBe(false);
+    await clock.advance(1);
+    await write;
+    expect(done).toBe(true);
+  });
+
   it('goes offline and comes back, firing availability events once per change', async () => {
     const clock = new ManualClock();
     const dev = faulty({ clock, rules: [{ kind: 'offline', offset: 1 * MiB, length: 512, count: 1, durationMs: 1000, reason: 'drive pulled' }] });

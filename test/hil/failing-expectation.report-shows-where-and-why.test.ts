@@ -16,9 +16,9 @@ description: expects a clean scrub although a sector rots first
 seed: 3
 rig:
   devices:
-    - { name: a, kind: memory, size: 2MiB }
-    - { name: b, kind: memory, size: 2MiB }
-    - { name: c, kind: memory, size: 2MiB }
+    - { name: a, kind: file, size: 2MiB }
+    - { name: b, kind: file, size: 2MiB }
+    - { name: c, kind: file, size: 2MiB }
 volume:
   level: raid1
   members: [a, b, c]

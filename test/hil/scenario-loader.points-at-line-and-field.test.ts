@@ -108,6 +108,11 @@ describe('scenario loader', () => {
     expect(problems(region)).toEqual([expect.stringMatching(/^s\.yaml:12:3: task\.device: the metadata region's device is opened by the controller processes by path: device "d2" is memory, make it kind: file/)]);
   });
 
+  it('refuses a memory device in a volume whose task the controller processes run', () => {
+    const text = VALID.replace('{ name: d2, kind: file, size: 4MiB }', '{ name: d2, kind: memory, size: 4MiB }');
+    expect(problems(text)).toEqual([expect.stringMatching(/^s\.yaml:13:3: task\.with: device "d2" is memory: the controller processes that run the rebuild cannot open it; make it kind: file/)]);
+  });
+
   it('refuses console checks without a console and patterns that are not regular expressions', () => {
     const found = problems(VALID.replace('  task: completed', '  task: completed\n  console:\n    - { send: drives, match: "drive (" }'));
     expect(found).toContainEqual(expect.stringMatching(/^s\.yaml:18:3: expect\.console: console checks need rig\.serial\.console/));

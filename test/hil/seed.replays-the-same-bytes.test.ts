@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadScenario } from '../../hil/scenario/load.js';
 import { runScenario } from '../../hil/run/runner.js';
+import { CLI_PATH } from '../support/cli.js';
 import { tempDir } from '../support/temp.js';
 
 const SCENARIO = `name: seeded
@@ -32,7 +33,7 @@ describe('a seeded run', () => {
   writeFileSync(file, SCENARIO);
 
   async function imagesOf(seed: number | undefined): Promise<{ a: Buffer; b: Buffer; seed: number }> {
-    const run = await runScenario(loadScenario(file), { baseDir: dir, keep: true, ...(seed === undefined ? {} : { seed }) });
+    const run = await runScenario(loadScenario(file), { baseDir: dir, keep: true, cliPath: CLI_PATH, ...(seed === undefined ? {} : { seed }) });
     expect(run.passed, run.expectations.filter((e) => !e.passed).map((e) => `${e.name}: ${e.actual}`).join('; ')).toBe(true);
     return { a: readFileSync(join(run.workDir, 'a.img')), b: readFileSync(join(run.workDir, 'b.img')), seed: run.seed };
   }

@@ -16,7 +16,7 @@ import { HostRole } from '../../metadata/host-record.js';
 import { MetadataRegion } from '../../metadata/region.js';
 import { TASK_STATE_NAMES, hexId } from '../../metadata/task-record.js';
 import { defaultTaskKinds } from '../../tasks/kinds.js';
-import { cancelTask, submitTask, waitForTask } from '../../tasks/lifecycle.js';
+import { cancelTask, pauseTask, submitTask, waitForTask } from '../../tasks/lifecycle.js';
 import { findTask, parseTaskId, taskStatus, type TaskStatus } from '../../tasks/progress.js';
 import { formatSize, parseSize } from '../../units.js';
 import { action, parseArgs, type CommandModule } from '../command.js';
@@ -46,7 +46,7 @@ function params(o: z.infer<typeof SubmitOptions>): Record<string, unknown> {
     const at = word.indexOf('=');
     if (at <= 0) throw new InvalidArgumentError(`--param: "${word}" is not name=value`, { details: { field: 'param', value: word } });
     const v = word.slice(at + 1);
-    out[word.slice(0, at)] = /^\d+$/.test(v) ? Number(v) : v;
+    out[word.slice(0, at)] = /^\d+$/.test(v) ? Number(v) : v === 'true' || v === 'false' ? v === 'true' : v;
   }
   if (o.seed !== undefined) out.seed = o.seed;
   return out;
@@ -261,4 +261,27 @@ export const taskCommands: CommandModule = (program) => {
         else process.stdout.write(`task ${hexId(taskId)} cancelled\n`);
       }),
     );
+
+  for (const control of ['pause', 'resume'] as const) {
+    task
+      .command(control)
+      .description(
+        control === 'pause'
+          ? 'pause an active task in the region: controllers claim none of its partitions and stop after the one they are on (they keep heartbeating, so nothing is reclaimed)'
+          : 'resume a paused task: controllers claim its partitions again and go on from the recorded states',
+      )
+      .argument('<id>', 'task id (8 hex digits)')
+      .option('--meta <uri>', 'the device holding the metadata region')
+      .option('--json', 'print JSON')
+      .addHelpText('after', `\nExamples:\n  blockrig task ${control} 7f3a09c1 --meta /dev/loop3\n`)
+      .action(
+        action(async (id: string, opts: Record<string, unknown>) => {
+          const meta = parseArgs(metaOption, opts.meta, '--meta');
+          const taskId = parseTaskId(id);
+          const record = await withSession(meta, undefined, (session) => pauseTask(session, taskId, control === 'pause'));
+          if (opts.json === true) printJson({ id: hexId(taskId), state: TASK_STATE_NAMES[record.state], paused: record.paused === true });
+          else process.stdout.write(`task ${hexId(taskId)} ${control === 'pause' ? 'paused' : 'resumed'}\n`);
+        }),
+      );
+  }
 };

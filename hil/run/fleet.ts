@@ -1,0 +1,283 @@
+/**
+ * The controllers of a scenario: real `blockrig controller run` processes on a metadata region, and the
+ * tasks the harness submits to them with `blockrig task submit KIND --meta META --wait --json` (the submit
+ * process is the task's initiator). Whatever the task kind (a region fill or verify, a volume rebuild or
+ * scrub), the fleet formats nothing and knows nothing of the data: it starts the processes, submits, reads
+ * the task's progress from the region every 50 ms (so progress-point faults fire on real progress), and
+ * signals the processes for the timeline's kill (SIGKILL) and pause (SIGSTOP, then SIGCONT) faults.
+ *
+ * A kill lands while the controller holds a claim on the task: when it holds none at that instant (it is
+ * between two), the SIGKILL waits until its audit shows its next claim. So a scenario's kill always leaves
+ * a claimed chunk for a peer to reclaim, however fast the task runs; `reclaimed` counts the chunks of the
+ * submitted tasks claimed by more than one controller incarnation (from the audit files).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BlockDevice } from '../../drivers/types.js';
+import type { Clock } from '../../src/clock.js';
+import type { AuditRecord } from '../../src/controller/events.js';
+import { dumpRegion } from '../../src/metadata/inspect.js';
+import { MetadataRegion } from '../../src/metadata/region.js';
+import type { ProcessSupervisor, RigProcess } from '../rig/processes.js';
+
+/** A controller's life. */
+export type ControllerState = 'running' | 'paused' | 'killed';
+
+/** Something a controller did, for the report's timeline. */
+export interface ControllerEvent {
+  readonly atMs: number;
+  readonly controller: number;
+  readonly what: 'killed' | 'paused' | 'resumed' | 'error';
+  readonly detail?: string;
+}
+
+/** What the fault timeline and the runner need of a scenario's task, whichever kind it is. */
+export interface TaskControl {
+  /** Fraction of the task's partitions COMPLETE, 0..1. */
+  readonly progress: number;
+  /** Chunks taken over from a dead or stalled controller. */
+  readonly reclaimed: number;
+  readonly events: readonly ControllerEvent[];
+  onProgress(listener: () => void): () => void;
+  kill(id: number): void;
+  pause(id: number, ms: number): void;
+}
+
+/** A task the runner runs to its end; rejects when it did not complete. */
+export interface ScenarioTask extends TaskControl {
+  run(signal: AbortSignal): Promise<void>;
+}
+
+/** Region timing derived from the scenario's lease (`docs/hil.md`, "Controllers"). */
+export function regionTiming(leaseMs: number): string[] {
+  const hb = Math.max(50, Math.round(leaseMs));
+  // A generous I/O timeout: on a shared CI machine a renewal can wait for the CPU, and a process that
+  // cannot renew in time fences itself (exit BLOCKRIG_E_LEASE_LOST), which is not what a scenario tests.
+  const io = Math.max(1000, 2 * hb);
+  const renew = 2 * hb + io;
+  const dead = Math.ceil(1.1 * (renew + 2 * io));
+  return ['--heartbeat-ms', String(hb), '--io-timeout-ms', String(io), '--renew-timeout-ms', String(renew), '--host-dead-ms', String(dead)];
+}
+
+/** Options of `ControllerFleet`. */
+export interface FleetOptions {
+  /** The metadata device as the processes open it (a path or URI). */
+  readonly meta: string;
+  /** The same device opened by the harness, to read progress. */
+  readonly metaDevice: BlockDevice;
+  readonly controllers: number;
+  readonly workDir: string;
+  readonly cliPath: string;
+  readonly processes: ProcessSupervisor;
+  readonly clock: Clock;
+  readonly log: (line: string) => void;
+}
+
+/** See the module comment. */
+export class ControllerFleet implements TaskControl {
+  readonly events: ControllerEvent[] = [];
+  readonly #o: FleetOptions;
+  readonly #procs: RigProcess[] = [];
+  readonly #states: ControllerState[];
+  readonly #listeners = new Set<() => void>();
+  #region: MetadataRegion | undefined;
+  #kind: string | undefined;
+  #taskId: string | undefined;
+  #progress = 0;
+  #started = 0;
+  #running = false;
+
+  constructor(options: FleetOptions) {
+    this.#o = options;
+    this.#states = Array.from({ length: options.controllers }, () => 'running');
+  }
+
+  get progress(): number {
+    return this.#progress;
+  }
+
+  /** Chunks of the submitted tasks claimed by more than one controller incarnation. */
+  get reclaimed(): number {
+    const holders = new Map<string, Set<string>>();
+    for (const r of this.#audit()) {
+      if (r.type !== 'claimed') continue;
+      const key = `${r.taskId}/${r.chunk}`;
+      const set = holders.get(key) ?? new Set<string>();
+      set.add(`${r.controller}/${r.incarnation}`);
+      holders.set(key, set);
+    }
+    return [...holders.values()].filter((s) => s.size > 1).length;
+  }
+
+  onProgress(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Starts a blockrig CLI process. */
+  cli(name: string, args: readonly string[]): Promise<RigProcess> {
+    return this.#o.processes.start(name, process.execPath, [this.#o.cliPath, ...args]);
+  }
+
+  /** Runs a CLI command to its end; rejects with its output when it fails; resolves with its output. */
+  async run(name: string, args: readonly string[]): Promise<string> {
+    const p = await this.cli(name, args);
+    const { code, signal } = await p.exit;
+    if (code !== 0) throw new Error(`${name} failed (${signal ?? `exit ${code}`}):\n${p.log()}`);
+    return p.log();
+  }
+
+  /** Opens the region (formatted by the caller) and starts one `controller run` process per controller. */
+  async start(): Promise<void> {
+    this.#region = await MetadataRegion.open(this.#o.metaDevice);
+    for (let id = 0; id < this.#o.controllers; id++) {
+      const p = await this.cli(`controller:${id}`, ['controller', 'run', '--meta', this.#o.meta, '--id', String(id), '--audit', this.#auditFile(id)]);
+      this.#procs.push(p);
+      this.#o.log(`controller ${id}: blockrig controller run, pid ${p.pid}`);
+    }
+  }
+
+  /**
+   * Submits a task with `task submit KIND --meta META ARGS --wait --json`, follows its progress, and
+   * resolves with the completion status the submit process printed; rejects when it does not complete.
+   */
+  async submit(kind: string, args: readonly string[], signal: AbortSignal): Promise<unknown> {
+    const o = this.#o;
+    if (this.#started === 0) this.#started = o.clock.now();
+    this.#kind = kind;
+    this.#taskId = undefined;
+    this.#progress = 0;
+    const submit = await this.cli(`task-submit:${kind}`, ['task', 'submit', kind, '--meta', o.meta, ...args, '--id', String(o.controllers), '--wait', '--json']);
+    const onAbort = (): void => o.processes.signal(submit.pid, 'SIGKILL');
+    signal.addEventListener('abort', onAbort);
+    this.#running = true;
+    // An initiator that printed its completion status but does not exit (something it opened keeps it
+    // alive) has done its job: it is stopped after a grace period rather than holding the scenario.
+    let printedAt: number | undefined;
+    const poll = (async () => {
+      while (this.#running) {
+        await this.#poll().catch(() => undefined);
+        if (printedAt === undefined && completionOf(submit.log()) !== undefined) printedAt = o.clock.now();
+        if (printedAt !== undefined && o.clock.now() - printedAt > 3000 && !submit.exited) {
+          o.log(`task submit ${kind}: printed its completion status but did not exit in 3 s; stopping it`);
+          o.processes.signal(submit.pid, 'SIGTERM');
+          printedAt = Infinity;
+        }
+        await o.clock.sleep(50);
+      }
+    })();
+    const { code, signal: killedBy } = await submit.exit;
+    this.#running = false;
+    await poll;
+    await this.#poll().catch(() => undefined);
+    signal.removeEventListener('abort', onAbort);
+    for (const [id, p] of this.#procs.entries()) if (p.exited && this.#states[id] === 'running') this.#event(id, 'error', `exited: ${p.log().split('\n').slice(-3).join(' ')}`);
+    if (signal.aborted) throw new Error('the scenario run was aborted before the task finished');
+    const status = completionOf(submit.log());
+    const finished = (status as { state?: unknown } | undefined)?.state === 'finished';
+    if (!finished && code !== 0) throw new Error(`task submit ${kind} --wait failed (${killedBy ?? `exit ${code}`}): ${submit.log().slice(-600)}`);
+    o.log(`task ${this.#taskId ?? '?'} (${kind}) complete`);
+    return status;
+  }
+
+  /** The submitted task's id and data-set length, once the region shows it. */
+  get task(): { id: string; length: number } | undefined {
+    return this.#taskId === undefined ? undefined : { id: this.#taskId, length: this.#length };
+  }
+  #length = 0;
+
+  async #poll(): Promise<void> {
+    const region = this.#region;
+    if (region === undefined) return;
+    const dump = await dumpRegion(region);
+    const task = dump.tasks.filter((t) => t.spec?.kind === this.#kind).at(-1);
+    if (task === undefined) return;
+    this.#taskId = task.id;
+    this.#length = task.spec.length;
+    const done = (task.counts.COMPLETE ?? 0) / Math.max(1, task.partitions);
+    if (done !== this.#progress) {
+      this.#progress = done;
+      for (const l of [...this.#listeners]) l();
+    }
+  }
+
+  #auditFile(id: number): string {
+    return join(this.#o.workDir, `controller-${id}.audit`);
+  }
+
+  #audit(only?: number): AuditRecord[] {
+    return this.#procs.flatMap((_, id) => {
+      const f = this.#auditFile(id);
+      if ((only !== undefined && only !== id) || !existsSync(f)) return [];
+      return readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .flatMap((l) => {
+          try {
+            return [JSON.parse(l) as AuditRecord];
+          } catch {
+            return []; // a line cut by SIGKILL
+          }
+        });
+    });
+  }
+
+  /** True when controller `id` holds a claim on the current task (claimed, not yet released). */
+  #holdsClaim(id: number): boolean {
+    const held = new Set<number>();
+    for (const r of this.#audit(id)) {
+      if (r.type === 'claimed' && r.taskId === this.#taskId) held.add(r.chunk);
+      if (r.type === 'released' && r.taskId === this.#taskId) held.delete(r.chunk);
+    }
+    return held.size > 0;
+  }
+
+  #event(controller: number, what: ControllerEvent['what'], detail?: string): void {
+    this.#o.log(`controller ${controller}: ${what}${detail === undefined ? '' : ` (${detail})`}`);
+    this.events.push({ atMs: Math.round(this.#o.clock.now() - this.#started), controller, what, ...(detail === undefined ? {} : { detail }) });
+  }
+
+  /** SIGKILL once the controller holds a claim (see the module comment). */
+  kill(id: number): void {
+    const p = this.#procs[id];
+    if (p === undefined || this.#states[id] === 'killed') return;
+    this.#states[id] = 'killed';
+    void (async () => {
+      const deadline = this.#o.clock.now() + 30_000;
+      while (!this.#holdsClaim(id) && this.#running && !p.exited && this.#o.clock.now() < deadline) await this.#o.clock.sleep(10);
+      this.#o.processes.signal(p.pid, 'SIGKILL');
+      this.#event(id, 'killed', `pid ${p.pid}${this.#holdsClaim(id) ? ', holding a claim' : ', holding no claim'}`);
+    })();
+  }
+
+  pause(id: number, ms: number): void {
+    const p = this.#procs[id];
+    if (p === undefined || this.#states[id] !== 'running') return;
+    this.#o.processes.signal(p.pid, 'SIGSTOP');
+    this.#states[id] = 'paused';
+    this.#event(id, 'paused', `pid ${p.pid}, ${ms} ms`);
+    void this.#o.clock.sleep(ms).then(() => {
+      this.#o.processes.signal(p.pid, 'SIGCONT');
+      if (this.#states[id] === 'paused') this.#states[id] = 'running';
+      this.#event(id, 'resumed');
+    });
+  }
+
+  /** Resumes any paused controller and stops them all (SIGTERM: they leave the region). */
+  async stop(): Promise<void> {
+    for (const p of this.#procs) this.#o.processes.signal(p.pid, 'SIGCONT');
+    for (const p of this.#procs) await this.#o.processes.stop(p.pid, this.#o.clock);
+  }
+}
+
+/** The completion status JSON a `task submit --wait --json` process printed, once it is all there. */
+function completionOf(output: string): unknown {
+  const start = output.indexOf('\n{');
+  const end = output.lastIndexOf('\n}');
+  if (start < 0 || end < start) return undefined;
+  try {
+    return JSON.parse(output.slice(start + 1, end + 2)) as unknown;
+  } catch {
+    return undefined; // not complete yet, or log lines interleaved with it
+  }
+}
