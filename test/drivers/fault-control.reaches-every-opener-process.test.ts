@@ -80,6 +80,23 @@ describe('fault control channel across processes', () => {
     expect(fault(['clear', control]).json?.deliveries.every((d) => d.status?.rules.length === 0)).toBe(true);
   });
 
+  it('a power cut mid-write in one opener (torn write with offline) takes the device offline in every opener', async () => {
+    const [a, b] = openers;
+    if (a === undefined || b === undefined) throw new Error('no openers');
+    expect(fault(['add', control, '--rule', '{"kind":"torn-write","keepBytes":4096,"count":1,"offline":true}', '--id', 'power']).status).toBe(0);
+    await expect(a.client.write(0, Buffer.alloc(16 * 1024, 7))).rejects.toThrow();
+    // Only the first 4 KiB landed on the medium.
+    const medium = await openDevice(image, { readOnly: true });
+    expect((await medium.read(0, 8192)).subarray(4096).every((x) => x === 0)).toBe(true);
+    expect((await medium.read(0, 4096)).every((x) => x === 7)).toBe(true);
+    await medium.close();
+    await waitFor(() => fault(['status', control]).json?.deliveries.every((d) => d.status?.offline === true) === true, 10_000, 'every opener to be offline');
+    await expect(b.client.read(0, 4096)).rejects.toThrow();
+    expect(fault(['clear', control]).status).toBe(0);
+    expect(fault(['online', control]).status).toBe(0);
+    for (const o of [a, b]) expect((await o.client.read(0, 4096)).length).toBe(4096);
+  });
+
   it('the socket of a killed opener is removed by the next command', async () => {
     const victim = openers[0];
     if (victim === undefined) throw new Error('no opener');
