@@ -94,10 +94,14 @@ export function appendLog(log: readonly LogEntry[], entry: LogEntry): LogEntry[]
 /** Applies one live event; events already applied (id not above `lastEventId`) change nothing. */
 export function applyEvent(state: DashboardState, event: ServerEvent): DashboardState {
   if (event.id <= state.lastEventId) return state;
+  const text = describeEvent(event);
+  // Progress of a running task and controller heartbeats arrive as events too; their line in words often
+  // stays the same, and repeating it would push the news out of the log.
+  const previous = state.log.findLast((e) => e.type === event.type && e.cluster === event.cluster);
   const next: DashboardState = {
     ...state,
     lastEventId: event.id,
-    log: appendLog(state.log, { id: event.id, at: event.at, type: event.type, cluster: event.cluster, text: describeEvent(event) }),
+    log: previous?.text === text ? state.log : appendLog(state.log, { id: event.id, at: event.at, type: event.type, cluster: event.cluster, text }),
   };
   const cluster = state.clusters[event.cluster];
   switch (event.type) {

@@ -76,13 +76,24 @@ describe('dashboard model', () => {
     expect(applyEvent(s, stale).tasks['t-1']?.state).toBe('succeeded');
   });
 
+  it('adds no log line for an event that says in words what the newest line of its kind said (progress, heartbeats)', () => {
+    let s = stateFromSnapshot(snapshot);
+    const progress = (id: number, bytesDone: number): ServerEvent => ({ id, at, type: 'task.changed', cluster: 'c1', task: task('t-1', 'running', `2026-01-01T00:00:0${id}.000Z`, { bytesDone }) });
+    for (let i = 1; i <= 4; i++) s = applyEvent(s, progress(i, i * 1024));
+    expect(s.log.map((l) => l.text)).toEqual(['task t-1 (checksum) running']);
+    expect(taskProgress(s.tasks['t-1'] ?? task('x', 'running', at))?.bytesDone).toBe(4096);
+    s = applyEvent(s, { id: 5, at, type: 'task.changed', cluster: 'c1', task: task('t-1', 'succeeded', '2026-01-01T00:00:06.000Z') });
+    expect(s.log.map((l) => l.text)).toEqual(['task t-1 (checksum) running', 'task t-1 (checksum) succeeded']);
+    expect(s.lastEventId).toBe(5);
+  });
+
   it('lists an expired agent as not alive and keeps the log to its limit', () => {
     let s = stateFromSnapshot(snapshot);
     const agent = { agentId: 'A@c1', clusterId: 'c1', serverId: 'A', host: 'h', pid: 1, registeredAt: at, lastHeartbeatAt: at, alive: true };
     s = applyEvent(s, { id: 1, at, type: 'agent.registered', cluster: 'c1', agent });
     s = applyEvent(s, { id: 2, at, type: 'agent.expired', cluster: 'c1', agent: { ...agent, alive: false } });
     expect(s.agents['A@c1']?.alive).toBe(false);
-    for (let i = 3; i < LOG_LIMIT + 50; i++) s = applyEvent(s, { id: i, at, type: 'agent.registered', cluster: 'c1', agent });
+    for (let i = 3; i < LOG_LIMIT + 50; i++) s = applyEvent(s, { id: i, at, type: 'agent.registered', cluster: 'c1', agent: { ...agent, pid: i } });
     expect(s.log).toHaveLength(LOG_LIMIT);
     expect(s.log.at(-1)?.id).toBe(LOG_LIMIT + 49);
   });
