@@ -10,6 +10,7 @@ import { mergeScrubResults, type ScrubResult } from './maintenance.js';
 import { MemberState, type BadBlock } from './member.js';
 import type { VolumeState } from './status.js';
 import type { Volume } from './volume.js';
+import { startStoredCopies } from './stored-copies.js';
 import { memberEntryOf, snapshotsOf } from './volume-keeper.js';
 import type { Intent, ScrubSummary, StoredVolume, VolumeEntry, VolumeTable } from './volume-table.js';
 
@@ -80,15 +81,7 @@ export async function replaceStoredMember(table: VolumeTable, name: string, inde
   const member = memberAt(current.entry, index);
   if (member.state !== MemberState.Failed) throw new ConflictError(`member ${index} of volume ${name} is ${member.state}: fail it first (blockrig volume fail)`, { details: { member: index } });
   if (current.entry.config.members.includes(uri) || current.entry.config.spares.includes(uri)) throw new ConflictError(`${uri} is already part of volume ${name}`, { details: { field: 'with' } });
-  const device = await open(uri);
-  try {
-    const rows = Math.floor(Math.min(...(await memberSizes(current.entry, open, index))) / current.entry.config.chunkSize);
-    if (device.size < rows * current.entry.config.chunkSize) {
-      throw new InvalidArgumentError(`${uri} has ${device.size} bytes; member ${index} of volume ${name} needs ${rows * current.entry.config.chunkSize}`, { details: { field: 'with' } });
-    }
-  } finally {
-    await device.close();
-  }
+  await checkReplacementSize(current, index, uri, open, 'with');
   await table.writeIntent(current, askFor(current, index, { state: MemberState.Rebuilding, reason: `replaced by ${uri}` }, uri));
   return table.get(name);
 }
@@ -108,6 +101,38 @@ export async function markStoredMemberInSync(table: VolumeTable, name: string, i
   return table.get(name);
 }
 
+/**
+ * Asks for in-sync member `index` to be copied to `uri` (md's want_replacement): the serving process and
+ * every controller writing the volume write both, a `volume-copy` task copies the rows, and its completion
+ * (`finishStoredCopy`) puts `uri` in the slot. The device is checked first.
+ */
+export async function startStoredCopy(table: VolumeTable, name: string, index: number, uri: string, open: OpenDevice): Promise<StoredVolume> {
+  const current = await table.get(name);
+  const member = memberAt(current.entry, index);
+  if (member.state !== MemberState.InSync) throw new ConflictError(`member ${index} of volume ${name} is ${member.state}: only an in-sync member can be copied (replace a failed one with volume replace)`, { details: { member: index } });
+  if (member.copyTo !== undefined) throw new ConflictError(`member ${index} of volume ${name} is already being copied to ${member.copyTo}`, { details: { member: index } });
+  const taken = [...current.entry.config.members, ...current.entry.config.spares, ...current.entry.members.flatMap((m) => (m.copyTo === undefined ? [] : [m.copyTo]))];
+  if (taken.includes(uri)) throw new ConflictError(`${uri} is already part of volume ${name}`, { details: { field: 'to' } });
+  await checkReplacementSize(current, index, uri, open, 'to');
+  await table.writeIntent(current, askFor(current, index, { state: MemberState.InSync, reason: `copying to ${uri}`, copyTo: uri }));
+  return table.get(name);
+}
+
+/**
+ * A finished copy task's completion action: `uri`, which holds every row of member `index`, takes the slot
+ * in sync. Refused when the member is no longer being copied there (it failed mid-copy, and the copy became
+ * a rebuilding member: rebuild it instead).
+ */
+export async function finishStoredCopy(table: VolumeTable, name: string, index: number, uri: string): Promise<StoredVolume> {
+  const current = await table.get(name);
+  const member = memberAt(current.entry, index);
+  if (member.state !== MemberState.InSync || member.copyTo !== uri) {
+    throw new ConflictError(`member ${index} of volume ${name} is ${member.state}${member.copyTo === undefined ? ', not being copied' : `, being copied to ${member.copyTo}`}: the copy to ${uri} cannot take the slot${member.state === MemberState.Rebuilding ? ' (the old member failed mid-copy: rebuild the copy with a volume-rebuild task)' : ''}`, { details: { member: index } });
+  }
+  await table.writeIntent(current, askFor(current, index, { state: MemberState.InSync, reason: `copied from ${current.entry.config.members[index] ?? '?'}`, copied: true }, uri));
+  return table.get(name);
+}
+
 /** Records a finished scrub task's summary for `volume status` (no generation change: nothing to apply). */
 export async function recordStoredScrub(table: VolumeTable, name: string, summary: ScrubSummary): Promise<StoredVolume> {
   const current = await table.get(name);
@@ -116,7 +141,7 @@ export async function recordStoredScrub(table: VolumeTable, name: string, summar
 }
 
 /** The next intent: the effective configuration, with member `index` asked to be in `ask` (and on `uri`). */
-function askFor(current: StoredVolume, index: number, ask: { state: MemberState; reason: string; badBlocks?: BadBlock[] }, uri?: string): Intent {
+function askFor(current: StoredVolume, index: number, ask: { state: MemberState; reason: string; badBlocks?: BadBlock[]; copyTo?: string; copied?: boolean }, uri?: string): Intent {
   const generation = current.intent.generation + 1;
   const config = { ...current.entry.config, members: current.entry.config.members.map((u, i) => (i === index && uri !== undefined ? uri : u)) };
   const members = current.intent.members.map((m, i) => (i === index ? { ...ask, generation } : m));
@@ -136,6 +161,10 @@ export async function assembleStoredVolume(table: VolumeTable, name: string, ope
   const stored = await table.get(name);
   const memberStates = snapshotsOf(stored.entry);
   const volume = await openVolume(stored.entry.config, { open, memberStates });
+  await startStoredCopies(volume, stored.entry, open).catch(async (err: unknown) => {
+    await volume.close();
+    throw err;
+  });
   return { volume, stored };
 }
 
@@ -243,6 +272,24 @@ function memberAt(entry: VolumeEntry, index: number): VolumeEntry['members'][num
     throw new InvalidArgumentError(`volume ${entry.config.name} has no member ${index} (members are 0 to ${entry.members.length - 1})`, { details: { field: 'member' } });
   }
   return member;
+}
+
+/** Rows of a stored volume: as recorded, or from the smallest member that opens. */
+export async function storedRows(stored: StoredVolume, open: OpenDevice): Promise<number> {
+  return stored.entry.rows ?? Math.floor(Math.min(...(await memberSizes(stored.entry, open, -1))) / stored.entry.config.chunkSize);
+}
+
+/** Opens `uri` and checks it can hold member `index`'s rows; InvalidArgumentError names `field`. */
+async function checkReplacementSize(current: StoredVolume, index: number, uri: string, open: OpenDevice, field: string): Promise<void> {
+  const device = await open(uri);
+  try {
+    const rows = Math.floor(Math.min(...(await memberSizes(current.entry, open, index))) / current.entry.config.chunkSize);
+    if (device.size < rows * current.entry.config.chunkSize) {
+      throw new InvalidArgumentError(`${uri} has ${device.size} bytes; member ${index} of volume ${current.entry.config.name} needs ${rows * current.entry.config.chunkSize}`, { details: { field } });
+    }
+  } finally {
+    await device.close();
+  }
 }
 
 /** Sizes of the other members (to size a replacement); unopenable ones are skipped. */

@@ -14,6 +14,7 @@ import { InvalidUriError, VolumeFailedError } from '../errors.js';
 import { ParityVolume } from './parity-volume.js';
 import { Raid1Volume } from './raid1.js';
 import type { VolumeOptions } from './volume.js';
+import { startStoredCopies } from './stored-copies.js';
 import { VolumeTable } from './volume-table.js';
 
 async function openVolumeUri(uri: DeviceUri, options: OpenOptions, openInner: (uri: string, options?: OpenOptions) => Promise<BlockDevice>): Promise<BlockDevice> {
@@ -44,6 +45,11 @@ async function openVolumeUri(uri: DeviceUri, options: OpenOptions, openInner: (u
   try {
     const volume = config.level === 'raid1' ? new Raid1Volume(volumeOptions) : new ParityVolume(volumeOptions);
     if (volume.volumeState === 'failed') throw new VolumeFailedError(`volume ${name} has more failed or missing members than ${config.level} tolerates`, { details: { volume: name } });
+    // Writes through this handle must reach a member's copy in progress too.
+    if (!readOnly) await startStoredCopies(volume, stored.entry, (u) => openInner(u, {})).catch(async (err: unknown) => {
+      await volume.close();
+      throw err;
+    });
     return volume;
   } catch (err) {
     await Promise.allSettled(devices.filter((d): d is BlockDevice => d !== undefined).map((d) => d.close()));

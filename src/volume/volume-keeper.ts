@@ -70,6 +70,8 @@ export class VolumeKeeper {
   readonly #rates = new Map<number, number>();
   /** Online rebuilds paused by the operator (from the intent). */
   #paused: boolean;
+  /** Copy targets (`volume copy`) by member index, as written in the table. */
+  readonly #copyTargets = new Map<number, string>();
 
   constructor(options: VolumeKeeperOptions) {
     this.#o = options;
@@ -77,9 +79,16 @@ export class VolumeKeeper {
     this.#spareUris = [...options.stored.entry.config.spares];
     this.#applied = options.stored.intent.generation;
     this.#paused = options.stored.intent.rebuildPaused === true;
+    // Copies the assembly started (assembleStoredVolume) are this keeper's to record.
+    for (const [i, m] of options.stored.entry.members.entries()) if (m.copyTo !== undefined && options.volume.members[i]?.replacement !== undefined) this.#copyTargets.set(i, m.copyTo);
     this.#offEvents = options.volume.onEvent((event) => {
-      // A spare that took a slot on its own: its table URI moves from the spares to the slot.
-      if (event.type === 'member-state' && event.to === MemberState.Rebuilding && this.#replacing !== event.member) {
+      const copy = event.type === 'member-state' ? this.#copyTargets.get(event.member) : undefined;
+      if (event.type === 'member-state' && copy !== undefined && this.#o.volume.member(event.member).replacement === undefined) {
+        // The copy took the slot: finished (in sync), or the old member failed mid-copy (rebuilding).
+        this.#slotUris[event.member] = copy;
+        this.#copyTargets.delete(event.member);
+      } else if (event.type === 'member-state' && event.to === MemberState.Rebuilding && this.#replacing !== event.member) {
+        // A spare that took a slot on its own: its table URI moves from the spares to the slot.
         this.#slotUris[event.member] = this.#spareUris.shift() ?? event.uri ?? '';
       }
       void this.persist().catch(() => undefined);
@@ -101,7 +110,10 @@ export class VolumeKeeper {
         generation: this.#applied,
         memberUris: [...this.#slotUris],
         spares: [...this.#spareUris],
-        members: this.#o.volume.members.map((m) => memberEntryOf(m.snapshot())),
+        members: this.#o.volume.members.map((m) => {
+          const copyTo = m.replacement === undefined ? undefined : this.#copyTargets.get(m.index);
+          return { ...memberEntryOf(m.snapshot()), ...(copyTo === undefined ? {} : { copyTo }) };
+        }),
         rows: this.#o.volume.layout.rows,
         rebuildRates: Object.fromEntries([...this.#rates].map(([i, r]) => [String(i), Math.round(r)])),
         updatedAt: Date.now(),
@@ -156,6 +168,21 @@ export class VolumeKeeper {
           this.#replacing = -1;
         }
         this.#o.log?.(`member ${i} replaced by ${uri}`);
+      } else if (ask.copyTo !== undefined && member.state === MemberState.InSync && member.replacement === undefined) {
+        // `volume copy`: from now on every write reaches the copy too; a copy task copies the rows.
+        const device = await this.#o.open(ask.copyTo);
+        try {
+          volume.startReplacement(i, device);
+        } catch (err) {
+          await device.close().catch(() => undefined);
+          throw err;
+        }
+        this.#copyTargets.set(i, ask.copyTo);
+        this.#o.log?.(`member ${i} is being copied to ${ask.copyTo}`);
+      } else if (ask.copied === true) {
+        // A copy task finished every row: the copy takes the slot (the event handler records its URI).
+        if (member.replacement !== undefined && member.state === MemberState.InSync) volume.markCopied(i, 0, volume.layout.rows);
+        else this.#o.log?.(`member ${i}: a finished copy cannot take the slot here (the member is ${member.state}${member.replacement === undefined ? ', not being copied' : ''})`);
       } else if (ask.state === MemberState.InSync && member.state === MemberState.Rebuilding) {
         // A rebuild task on other controllers finished every row of this member; what it could not
         // reconstruct becomes bad blocks before the member serves reads.

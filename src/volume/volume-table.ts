@@ -47,6 +47,8 @@ export const MemberEntrySchema = z.strictObject({
   writeErrors: z.number().int().nonnegative().default(0),
   badBlocks: z.array(badBlockSchema).default([]),
   reason: z.string().optional(),
+  /** An in-sync member being copied to this device (a proactive replacement); writes reach both. */
+  copyTo: z.string().optional(),
 });
 /** A member's runtime state. */
 export type MemberEntry = z.output<typeof MemberEntrySchema>;
@@ -89,6 +91,10 @@ export const IntentSchema = z.strictObject({
       reason: z.string().optional(),
       /** With an in-sync ask from a finished rebuild task: the ranges its controllers could not reconstruct. */
       badBlocks: z.array(badBlockSchema).optional(),
+      /** `volume copy`: copy this in-sync member to the device of this URI, which then takes its slot. */
+      copyTo: z.string().optional(),
+      /** A finished copy task: the copy (now the slot's URI) holds every row; it takes the slot in sync. */
+      copied: z.boolean().optional(),
     }),
   ),
   /** The operator paused online rebuilds (`volume pause`); they resume where they stopped. */
@@ -147,7 +153,7 @@ export function effectiveEntry(intent: Intent, state: VolumeRuntimeState | undef
   const members = intent.members.map((ask, i): MemberEntry => {
     const run = state?.members[i];
     if (run === undefined || ask.generation > applied) {
-      return { state: ask.state, rebuilt: [], readErrors: 0, writeErrors: 0, badBlocks: ask.badBlocks ?? [], ...(ask.reason === undefined ? {} : { reason: ask.reason }) };
+      return { state: ask.state, rebuilt: [], readErrors: 0, writeErrors: 0, badBlocks: ask.badBlocks ?? [], ...(ask.reason === undefined ? {} : { reason: ask.reason }), ...(ask.copyTo === undefined ? {} : { copyTo: ask.copyTo }) };
     }
     return run;
   });

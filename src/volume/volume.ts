@@ -71,6 +71,18 @@ export abstract class Volume extends VolumeCore {
     return { rowsCopied: end - start };
   }
 
+  /**
+   * Records rows [start, end) of member `index`'s replacement as copied (by this process or by controllers
+   * running a copy task); when every row is, the replacement takes the slot as `copyRows` would.
+   */
+  markCopied(index: number, start: number, end: number): void {
+    this.checkRows(start, end);
+    const m = this.member(index);
+    if (m.replacement === undefined) throw new ConflictError(`member ${index} of volume ${this.name} has no replacement being copied`);
+    m.replacement.copied.add(start, end);
+    if (m.replacement.copied.covers(0, this.layout.rows)) this.#finishReplacement(m);
+  }
+
   /** The bytes member `index` should hold in rows [start, end), rebuilt from the other members. */
   protected abstract reconstructRows(index: number, start: number, end: number): Promise<Buffer>;
 

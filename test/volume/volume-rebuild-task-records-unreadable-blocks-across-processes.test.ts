@@ -6,59 +6,30 @@
  * bad block; the serving process applies it and `volume status` shows it (human and --json). A survivor
  * gone altogether (more failures than raid5 tolerates) fails the task with a status and reason.
  */
-import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { broadcastFaultCommand } from '../../drivers/fault-control-client.js';
-import { openDevice } from '../../drivers/index.js';
-import { VolumeTable } from '../../src/volume/volume-table.js';
-import { CLI_PATH, runCli } from '../support/cli.js';
+import { CLI_PATH } from '../support/cli.js';
 import { startProcess, stopProcess, waitFor, type TestProcess } from '../support/processes.js';
 import { tempDir } from '../support/temp.js';
+import { FAST_TIMING, cli, image, servedCaughtUp, taskOutcome } from './process-helpers.js';
 
 const MiB = 1024 * 1024;
 const MEMBER = 4 * MiB;
 const CHUNK = 64 * 1024;
-const TIMING = ['--heartbeat-ms', '200', '--io-timeout-ms', '1000', '--renew-timeout-ms', '2500', '--host-dead-ms', '5000'];
 /** Member 2's unreadable range: two 4 KiB blocks inside row 21. */
 const BAD = { offset: 21 * CHUNK + 8192, length: 8192 };
 
-function image(dir: string, name: string, size: number): string {
-  const path = join(dir, name);
-  writeFileSync(path, '');
-  truncateSync(path, size);
-  return path;
-}
 
-function cli(args: string[]): string {
-  const r = runCli(args, { timeoutMs: 90_000 });
-  expect(r.status, `blockrig ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return r.stdout;
-}
 
-async function caughtUp(meta: string): Promise<void> {
-  await waitFor(async () => {
-    const device = await openDevice(meta, { readOnly: true });
-    try {
-      const s = await new VolumeTable(device).get('v');
-      return s.state !== undefined && s.state.generation >= s.intent.generation;
-    } finally {
-      await device.close();
-    }
-  }, 20_000, 'volume serve to apply the volume table');
-}
 
-interface TaskView {
-  state: string;
-  outcome?: { status: string; result: Record<string, unknown> };
-}
 
 /** A raid5 over files whose member 2 is a fault device with a control folder; served; member 1 replaced. */
 async function setUp(tag: string): Promise<{ dir: string; meta: string; control: string; fresh: string; processes: TestProcess[] }> {
   const dir = tempDir(`blockrig-vol-badblocks-${tag}-`);
   const meta = image(dir, 'meta.img', 48 * MiB);
   const control = join(dir, 'm2-control');
-  cli(['meta', 'format', meta, '--controllers', '8', '--tasks', '4', '--max-chunks', '16', ...TIMING]);
+  cli(['meta', 'format', meta, '--controllers', '8', '--tasks', '4', '--max-chunks', '16', ...FAST_TIMING]);
   const members = [image(dir, 'm0.img', MEMBER), image(dir, 'm1.img', MEMBER), `fault:${image(dir, 'm2.img', MEMBER)}?fault-control=${control}`];
   cli(['volume', 'create', 'v', '--meta', meta, '--level', 'raid5', '--chunk', String(CHUNK), '--assume-clean', ...members.flatMap((m) => ['--member', m])]);
   const serve = startProcess(process.execPath, [CLI_PATH, 'volume', 'serve', 'v', '--meta', meta, '--listen', `unix:${join(dir, 'v.sock')}`, '--no-rebuild', '--poll-ms', '50', '--json']);
@@ -66,7 +37,7 @@ async function setUp(tag: string): Promise<{ dir: string; meta: string; control:
   cli(['volume', 'fail', 'v', '--meta', meta, '--member', '1']);
   const fresh = image(dir, 'new.img', MEMBER);
   cli(['volume', 'replace', 'v', '--meta', meta, '--member', '1', '--with', fresh]);
-  await caughtUp(meta);
+  await servedCaughtUp(meta);
   const controllers = [0, 1].map(() => startProcess(process.execPath, [CLI_PATH, 'controller', 'run', '--meta', meta, '--quiet']));
   return { dir, meta, control, fresh, processes: [serve, ...controllers] };
 }
@@ -76,25 +47,17 @@ function submitRebuild(meta: string, fresh: string): string {
   return (JSON.parse(out) as { id: string }).id;
 }
 
-async function finished(meta: string, id: string): Promise<TaskView> {
-  let view: TaskView | undefined;
-  await waitFor(() => {
-    view = JSON.parse(cli(['task', 'show', id, '--meta', meta, '--json'])) as TaskView;
-    return view.outcome !== undefined;
-  }, 90_000, `task ${id} to end`, 500);
-  return view as TaskView;
-}
 
 describe('rebuild tasks record unreadable blocks across controller processes', () => {
   it('raid5: EIO on a survivor range becomes a recorded bad block of the new member; status shows it', async () => {
     const { meta, control, fresh, processes } = await setUp('eio');
     await broadcastFaultCommand(control, { op: 'add', rule: { kind: 'error', ops: ['read'], offset: BAD.offset, length: BAD.length, errno: 'EIO' } });
     const id = submitRebuild(meta, fresh);
-    const task = await finished(meta, id);
-    expect(task.outcome?.status).toBe('finished');
-    expect(task.outcome?.result).toMatchObject({ volume: 'v', member: 1, status: 'finished', failedPartitions: 0, unreadableRanges: 1, badBlocks: [BAD] });
+    const outcome = await taskOutcome(meta, id);
+    expect(outcome.status).toBe('finished');
+    expect(outcome.result).toMatchObject({ volume: 'v', member: 1, status: 'finished', failedPartitions: 0, unreadableRanges: 1, badBlocks: [BAD] });
 
-    await caughtUp(meta);
+    await servedCaughtUp(meta);
     const status = JSON.parse(cli(['volume', 'status', 'v', '--meta', meta, '--json'])) as { state: string; members: { state: string; badBlocks: { offset: number; length: number }[] }[] };
     expect(status.state).toBe('clean');
     expect(status.members[1]).toMatchObject({ state: 'in-sync', badBlocks: [BAD] });
@@ -108,11 +71,11 @@ describe('rebuild tasks record unreadable blocks across controller processes', (
     const { meta, control, fresh, processes } = await setUp('gone');
     await broadcastFaultCommand(control, { op: 'offline', reason: 'test: pulled' });
     const id = submitRebuild(meta, fresh);
-    const task = await finished(meta, id);
-    expect(task.outcome?.status).toBe('failed');
-    expect(task.outcome?.result).toMatchObject({ volume: 'v', member: 1, status: 'failed' });
-    expect(task.outcome?.result.failedPartitions).toBeGreaterThan(0);
-    expect(String(task.outcome?.result.reason)).toMatch(/member 2 is unavailable/);
+    const outcome = await taskOutcome(meta, id);
+    expect(outcome.status).toBe('failed');
+    expect(outcome.result).toMatchObject({ volume: 'v', member: 1, status: 'failed' });
+    expect(outcome.result.failedPartitions).toBeGreaterThan(0);
+    expect(String(outcome.result.reason)).toMatch(/member 2 is unavailable/);
     const status = JSON.parse(cli(['volume', 'status', 'v', '--meta', meta, '--json'])) as { members: { state: string }[] };
     expect(status.members[1]?.state).toBe('rebuilding');
     for (const p of processes) await stopProcess(p.child);

@@ -6,17 +6,17 @@
  * up to a cap and counted in full. Each level: raid1 (the minority copy), raid5 (P), raid6 (a data chunk,
  * located from P and Q).
  */
-import { closeSync, openSync, readSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CLI_PATH, runCli } from '../support/cli.js';
+import { CLI_PATH } from '../support/cli.js';
 import { startProcess } from '../support/processes.js';
 import { tempDir } from '../support/temp.js';
+import { FAST_TIMING, cli, image } from './process-helpers.js';
 
 const MiB = 1024 * 1024;
 const MEMBER = 4 * MiB;
 const CHUNK = 64 * 1024;
-const TIMING = ['--heartbeat-ms', '200', '--io-timeout-ms', '1000', '--renew-timeout-ms', '2500', '--host-dead-ms', '5000'];
 
 interface Stripe {
   row: number;
@@ -33,11 +33,6 @@ interface ScrubResult {
   rewrittenStripes?: number;
 }
 
-function cli(args: string[]): string {
-  const r = runCli(args, { timeoutMs: 90_000 });
-  expect(r.status, `blockrig ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return r.stdout;
-}
 
 function pokeFile(path: string, offset: number, data: Buffer): void {
   const fd = openSync(path, 'r+');
@@ -76,17 +71,10 @@ const CASES = [
 describe('scrub tasks list mismatched stripes', () => {
   beforeAll(() => {
     dir = tempDir('blockrig-vol-scrub-stripes-');
-    meta = join(dir, 'meta.img');
-    writeFileSync(meta, '');
-    truncateSync(meta, 48 * MiB);
-    cli(['meta', 'format', meta, '--controllers', '8', '--tasks', '8', '--max-chunks', '16', ...TIMING]);
+    meta = image(dir, 'meta.img', 48 * MiB);
+    cli(['meta', 'format', meta, '--controllers', '8', '--tasks', '8', '--max-chunks', '16', ...FAST_TIMING]);
     for (const c of CASES) {
-      const members = Array.from({ length: c.members }, (_, i) => {
-        const path = join(dir, `${c.level}-m${i}.img`);
-        writeFileSync(path, '');
-        truncateSync(path, MEMBER);
-        return path;
-      });
+      const members = Array.from({ length: c.members }, (_, i) => image(dir, `${c.level}-m${i}.img`, MEMBER));
       cli(['volume', 'create', c.level, '--meta', meta, '--level', c.level, '--chunk', String(CHUNK), '--assume-clean', ...members.flatMap((m) => ['--member', m])]);
     }
     for (let i = 0; i < 2; i++) startProcess(process.execPath, [CLI_PATH, 'controller', 'run', '--meta', meta, '--quiet']);

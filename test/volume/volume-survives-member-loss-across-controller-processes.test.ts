@@ -8,27 +8,25 @@
  * mismatches, and with other members failed as far as the level allows, the data read back identical.
  * Levels: raid5 and raid6 on loop devices, raid1 and raid5 on nbdkit memory exports.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDevice } from '../../drivers/index.js';
 import { MetadataRegion } from '../../src/metadata/region.js';
 import { TaskState, isTerminal } from '../../src/metadata/task-record.js';
 import { findTask, parseTaskId } from '../../src/tasks/progress.js';
-import { VolumeTable } from '../../src/volume/volume-table.js';
 import { startNbdkit } from '../nbd/peers.js';
 import { CLI_PATH, runCli } from '../support/cli.js';
 import { startProcess, stopProcess, waitFor, type TestProcess } from '../support/processes.js';
 import { requireCommand, requireRoot } from '../support/requirements.js';
 import { tempDir } from '../support/temp.js';
 import { patternBytes } from './helpers.js';
+import { FAST_TIMING, cli, image, nbdcopy, servedCaughtUp, storedVolume } from './process-helpers.js';
 
 const MiB = 1024 * 1024;
 const MEMBER = 16 * MiB;
 const CHUNK = 64 * 1024;
-// Short leases so a killed controller's chunk is reclaimed within seconds (as the kill -9 suites use).
-const TIMING = ['--heartbeat-ms', '200', '--io-timeout-ms', '1000', '--renew-timeout-ms', '2500', '--host-dead-ms', '5000'];
 
 type Level = 'raid1' | 'raid5' | 'raid6';
 interface Case {
@@ -48,12 +46,6 @@ afterAll(() => {
   for (const dev of attached) execFileSync('losetup', ['-d', dev]);
 });
 
-function image(dir: string, name: string, size: number): string {
-  const path = join(dir, name);
-  writeFileSync(path, '');
-  truncateSync(path, size);
-  return path;
-}
 
 /** A member device: a loop device over a fresh image, or an nbdkit memory export behind the error filter. */
 async function member(c: Case, dir: string, tag: string): Promise<{ uri: string; fail: () => void }> {
@@ -67,34 +59,9 @@ async function member(c: Case, dir: string, tag: string): Promise<{ uri: string;
   return { uri: peer.uri, fail: () => writeFileSync(errorFile, '') };
 }
 
-function cli(args: string[], timeoutMs = 60_000): string {
-  const r = runCli(args, { timeoutMs });
-  expect(r.status, `blockrig ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return r.stdout;
-}
 
-function nbdcopy(from: string, to: string): void {
-  const r = spawnSync('nbdcopy', [from, to], { encoding: 'utf8', timeout: 120_000 });
-  expect(r.status, `nbdcopy ${from} ${to}: ${r.stderr}`).toBe(0);
-}
 
-/** The stored volume, read the way any process would. */
-async function stored(meta: string): Promise<ReturnType<VolumeTable['get']>> {
-  const device = await openDevice(meta, { readOnly: true });
-  try {
-    return await new VolumeTable(device).get('v');
-  } finally {
-    await device.close();
-  }
-}
 
-/** Waits until the serving process has applied every operator change (its state's generation caught up). */
-async function servedCaughtUp(meta: string): Promise<void> {
-  await waitFor(async () => {
-    const s = await stored(meta);
-    return s.state !== undefined && s.state.generation >= s.intent.generation;
-  }, 20_000, 'volume serve to apply the volume table');
-}
 
 interface Audit {
   type: string;
@@ -128,7 +95,7 @@ describe('a volume survives member loss; its rebuild survives a controller kill 
       } else requireCommand('nbdkit', 'nbdkit');
       const dir = tempDir(`blockrig-vol-procs-${c.level}-${c.kind}-`);
       const meta = image(dir, 'meta.img', 64 * MiB);
-      cli(['meta', 'format', meta, '--controllers', '8', '--tasks', '4', '--max-chunks', '32', ...TIMING]);
+      cli(['meta', 'format', meta, '--controllers', '8', '--tasks', '4', '--max-chunks', '32', ...FAST_TIMING]);
       const members = await Promise.all(Array.from({ length: c.members }, (_, i) => member(c, dir, `m${i}`)));
       cli(['volume', 'create', 'v', '--meta', meta, '--level', c.level, '--chunk', String(CHUNK), '--assume-clean', ...members.flatMap((m) => ['--member', m.uri])]);
 
@@ -146,7 +113,7 @@ describe('a volume survives member loss; its rebuild survives a controller kill 
       if (c.kind === 'loop') await servedCaughtUp(meta);
       nbdcopy(uri, join(dir, 'degraded.bin'));
       expect(readFileSync(join(dir, 'degraded.bin')).equals(model)).toBe(true);
-      await waitFor(async () => (await stored(meta)).entry.members[1]?.state === 'failed', 20_000, 'member 1 to be recorded failed');
+      await waitFor(async () => (await storedVolume(meta)).entry.members[1]?.state === 'failed', 20_000, 'member 1 to be recorded failed');
 
       const fresh = await member(c, dir, 'new');
       cli(['volume', 'replace', 'v', '--meta', meta, '--member', '1', '--with', fresh.uri]);
@@ -192,7 +159,7 @@ describe('a volume survives member loss; its rebuild survives a controller kill 
       expect(reclaimed, `chunks ${killed.chunks.join(',')} of killed pid ${killed.pid} (killed ${Date.now() - killedAt} ms ago)`).toEqual(killed.chunks);
 
       await servedCaughtUp(meta);
-      expect((await stored(meta)).entry.members.map((m) => m.state)).toEqual(Array(c.members).fill('in-sync'));
+      expect((await storedVolume(meta)).entry.members.map((m) => m.state)).toEqual(Array(c.members).fill('in-sync'));
       const scrub = JSON.parse(
         cli(['task', 'submit', 'volume-scrub', '--meta', meta, '--target', members[0]?.uri ?? '', '--offset', '0', '--length', String(rowBytes), '--partition-size', '2MiB', '--param', 'volume=v', '--param', `meta=${meta}`, '--wait', '--json'], 120_000),
       ) as { state: string; outcome: { result: Record<string, unknown> } };

@@ -27,6 +27,7 @@ import {
 import { VolumeKeeper } from '../../volume/volume-keeper.js';
 import { VolumeTable, type StoredVolume } from '../../volume/volume-table.js';
 import { action, parseArgs, type CommandModule } from '../command.js';
+import { addVolumeCopyCommand } from './volume-copy.js';
 import { printFields, printJson, printTable } from '../output.js';
 
 const open = (uri: string) => openDevice(uri);
@@ -95,7 +96,7 @@ function printStatus(stored: StoredVolume, json: boolean): void {
     'READ ERR': (r) => r.readErrors,
     'WRITE ERR': (r) => r.writeErrors,
     'BAD BLOCKS': (r) => r.badBlocks.length,
-    REASON: (r) => r.reason ?? '',
+    REASON: (r) => `${r.reason ?? ''}${r.copyTo === undefined ? '' : `${r.reason === undefined ? '' : '; '}copying to ${r.copyTo}`}`,
   });
   const bad = rows.flatMap((r) => r.badBlocks.map((b) => ({ member: r.index, ...b })));
   if (bad.length > 0) {
@@ -132,7 +133,7 @@ interface ServeOptions {
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export const volumeCommands: CommandModule = (program: Command) => {
-  const volume = program.command('volume').description('raid1/raid5/raid6 volumes over member devices: create, status, fail, replace, rebuild, scrub, serve');
+  const volume = program.command('volume').description('raid1/raid5/raid6 volumes over member devices: create, status, fail, replace, copy, rebuild, scrub, serve');
 
   volume
     .command('create')
@@ -195,6 +196,8 @@ export const volumeCommands: CommandModule = (program: Command) => {
         printStatus(await withTable(meta, (t) => replaceStoredMember(t, name, index, o.with, open)), o.json === true);
       }),
     );
+
+  addVolumeCopyCommand(volume);
 
   for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {
     volume

@@ -49,8 +49,8 @@ const common = {
 export const RebuildParamsSchema = z.strictObject({ ...common, member: memberNumber, served: flag.default(true) });
 /** `volume-scrub` (check, or `repair`) and `volume-initialize` (always repairs). */
 export const ScrubParamsSchema = z.strictObject({ ...common, repair: flag.default(false) });
-/** `volume-copy`: copy in-sync member `member` to the device `to`, which then takes its slot. */
-export const CopyParamsSchema = z.strictObject({ ...common, member: memberNumber, to: z.string().min(1), served: flag.default(true) });
+/** `volume-copy`: copy in-sync member `member` to the task's target, which then takes its slot. */
+export const CopyParamsSchema = z.strictObject({ ...common, member: memberNumber, served: flag.default(true) });
 
 /** Parsed parameters of each kind. */
 export type RebuildParams = z.output<typeof RebuildParamsSchema>;

@@ -12,6 +12,7 @@
  * bytes.
  */
 import type { TaskKind } from '../../tasks/registry.js';
+import { copyKind } from './copy-kind.js';
 import { rebuildKind } from './rebuild-kind.js';
 import { scrubKind } from './scrub-kind.js';
 import { VolumeCache, type VolumeTaskEnv } from './volume-cache.js';
@@ -21,5 +22,5 @@ export type { VolumeTaskEnv } from './volume-cache.js';
 /** Builds the volume task kinds for one process (they share its assembled volumes). */
 export function createVolumeTaskKinds(env: VolumeTaskEnv): TaskKind[] {
   const cache = new VolumeCache(env.open);
-  return [rebuildKind(env, cache), scrubKind('volume-scrub', env, cache), scrubKind('volume-initialize', env, cache)];
+  return [rebuildKind(env, cache), scrubKind('volume-scrub', env, cache), scrubKind('volume-initialize', env, cache), copyKind(env, cache)];
 }
