@@ -13,16 +13,36 @@ import { NOWAIT_UNSUPPORTED, preadNoWait, pwriteNoWait } from './native/nowait-i
 
 /** Whether and up to what request size to try the page-cache fast path on one descriptor. */
 export interface FastPath {
-  /** Reads try it; turned off for good when the kernel or filesystem says it has no RWF_NOWAIT. */
-  reads: boolean;
-  /** Writes try it; turned off alone, since filesystems without non-blocking buffered writes are common. */
-  writes: boolean;
+  readonly reads: FastPathState;
+  /** Separate from reads: filesystems without non-blocking buffered writes are common (ext4, block devices). */
+  readonly writes: FastPathState;
   /**
    * Largest request tried on the event loop: above it the copy itself (tens of µs per 256 KiB) costs more
    * than the thread-pool hop saves, and the pool's threads copy in parallel with the loop.
    */
   readonly maxBytes: number;
 }
+
+/**
+ * The fast path of one kind of request. A miss is not free: the kernel starts the read-ahead before it
+ * answers EAGAIN, and the request then pays the thread-pool hop too (about a third slower on a loop device
+ * with a cold cache). So after `misses` misses in a row the next 2^misses - 1 requests skip it (at most 63),
+ * and one hit brings it back for every request.
+ */
+export interface FastPathState {
+  /** False for good once the kernel or filesystem says it has no RWF_NOWAIT. */
+  on: boolean;
+  misses: number;
+  skip: number;
+}
+
+/** A fast path for a buffered descriptor (`enabled`) or none (O_DIRECT). */
+export function fastPath(enabled: boolean, maxBytes: number): FastPath {
+  return { reads: { on: enabled, misses: 0, skip: 0 }, writes: { on: enabled, misses: 0, skip: 0 }, maxBytes };
+}
+
+/** Longest run of skipped requests after repeated misses: 2^6 - 1. */
+const MAX_MISSES = 6;
 
 function preadAt(fd: number, buffer: Uint8Array, at: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => fsRead(fd, buffer, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));
@@ -32,11 +52,20 @@ function pwriteAt(fd: number, buffer: Uint8Array, at: number, length: number, po
   return new Promise((resolve, reject) => fsWrite(fd, buffer, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
-/** Bytes moved at once by the fast path (0 when it is off, too small a win, or would have waited). */
+/** Bytes moved at once by the fast path (0 when it is off, skipped, too small a win, or would have waited). */
 function tryFast(fast: FastPath | undefined, kind: 'reads' | 'writes', fd: number, data: Uint8Array, position: number): number {
-  if (fast === undefined || !fast[kind] || data.length > fast.maxBytes) return 0;
+  const state = fast?.[kind];
+  if (fast === undefined || state === undefined || !state.on || data.length > fast.maxBytes) return 0;
+  if (state.skip > 0) {
+    state.skip--;
+    return 0;
+  }
   const n = kind === 'reads' ? preadNoWait(fd, data, position) : pwriteNoWait(fd, data, position);
-  if (n === NOWAIT_UNSUPPORTED) fast[kind] = false;
+  if (n === NOWAIT_UNSUPPORTED) state.on = false;
+  else if (n === undefined) {
+    state.misses = Math.min(state.misses + 1, MAX_MISSES);
+    state.skip = 2 ** state.misses - 1;
+  } else state.misses = 0;
   // 0 bytes (end of file, or nothing done) is left to the thread pool, which reports it the usual way.
   return n === undefined || n < 0 ? 0 : n;
 }

@@ -23,7 +23,7 @@ import type { DriverDescriptor } from './registry.js';
 import { detectSignature, type Signature } from './signatures.js';
 import type { BlockDevice, OpenOptions, ReadOptions } from './types.js';
 import type { DeviceUri } from './uri.js';
-import { readFully, writeFully, type FastPath } from './file-io.js';
+import { fastPath, readFully, writeFully, type FastPath } from './file-io.js';
 import { fileOptionsFromUri } from './file-uri.js';
 import { ForeignDataError, fromSystemError, ShortReadError, UnsupportedError } from '../src/errors.js';
 import type { Clock } from '../src/clock.js';
@@ -105,7 +105,7 @@ export class FileDevice extends BlockDeviceBase {
     this.path = options.path;
     this.isBlockDevice = geometry.isBlockDevice;
     this.direct = options.direct === true;
-    this.#fast = { reads: !this.direct, writes: !this.direct, maxBytes: FAST_PATH_MAX };
+    this.#fast = fastPath(!this.direct, FAST_PATH_MAX);
     this.foreignSignature = foreignSignature;
     this.#afterClose = options.afterClose;
   }
