@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Clock } from '../../src/clock.js';
-import type { ClusterView } from '../../src/wire/index.js';
+import type { ClusterView, TaskRecord } from '../../src/wire/index.js';
 import type { BuiltDevice } from './devices.js';
 import { createRigHosts, type RigHosts } from './netns.js';
 import { waitUntil, type ProcessSupervisor, type RigProcess } from './processes.js';
@@ -36,6 +36,10 @@ export interface RigServers {
   readonly watched: readonly string[];
   /** What server `id` reports about the rig's cluster; undefined when it does not answer. */
   view(id: string): Promise<ClusterView | undefined>;
+  /** Issues a task to the rig's cluster through server `id`; resolves with its id (the server refusing it throws). */
+  issueTask(id: string, kind: string, args: Record<string, string | number | boolean>): Promise<string>;
+  /** Task `taskId` as server `id` reports it; undefined when it does not answer or was killed. */
+  task(id: string, taskId: string): Promise<TaskRecord | undefined>;
   /** SIGKILL of server `id`. */
   killServer(id: string): void;
   /** SIGKILL of the agent registered with server `id` (`cluster up` starts it again after a retry delay). */
@@ -57,6 +61,12 @@ export interface ServersContext {
   readonly teardown: Teardown;
   /** Run server A and the cluster in one network namespace and server B in another. */
   readonly hosts: boolean;
+  /**
+   * The metadata image holding the region and the volume table of the served volume: tasks issued through
+   * the servers run on it, by a driver process the agent starts (without partitions of its own: the
+   * harness's controller processes run them).
+   */
+  readonly meta?: string;
 }
 
 /** The URI an agent process can open for a rig device, or undefined for memory devices. */
@@ -88,7 +98,15 @@ export async function startServers(count: number, devices: readonly BuiltDevice[
     users: [{ name: 'hil', password }],
     timing: { heartbeatMs: 200, agentExpiryMs: 3000, probeMs: 200, storePollMs: 300, retryMs: 300, takeoverMs: 3000, sessionTtlMs: 3_600_000 },
     servers: ids.map((id, i) => ({ id, cluster: `${RIG_CLUSTER}-${id.toLowerCase()}`, listen: { host: hosts?.addressOf(hostOf(i)) ?? '127.0.0.1', port: 0 }, addressFile: join(ctx.workDir, `server-${id}.addr`) })),
-    clusters: [{ id: RIG_CLUSTER, dataDir: join(ctx.workDir, 'cluster'), devices: watchedDevices, controllers: 0 }],
+    clusters: [
+      {
+        id: RIG_CLUSTER,
+        dataDir: join(ctx.workDir, 'cluster'),
+        devices: watchedDevices,
+        controllers: 0,
+        ...(ctx.meta === undefined ? {} : { meta: ctx.meta, volumes: ctx.meta, driverCommand: [process.execPath, '{cli}', 'driver', 'run', '{kind}', '--meta', '{meta}', '--json', '--volumes', ctx.meta] }),
+      },
+    ],
   };
   const configPath = join(ctx.workDir, 'rig.yaml');
   writeFileSync(configPath, stringify(config), { mode: 0o600 });
@@ -117,6 +135,24 @@ export async function startServers(count: number, devices: readonly BuiltDevice[
       try {
         const res = await fetch(`${s.url}/api/v1/clusters/${RIG_CLUSTER}`, { headers: { authorization: `Bearer ${s.token}` }, signal: AbortSignal.timeout(2000) });
         return res.ok ? ((await res.json()) as ClusterView) : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    issueTask: async (id, kind, args) => {
+      const s = byId.get(id);
+      if (s === undefined || killed.has(id)) throw new Error(`server ${id} is not running`);
+      const res = await fetch(`${s.url}/api/v1/tasks`, { method: 'POST', headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ cluster: RIG_CLUSTER, kind, args }), signal: AbortSignal.timeout(10_000) });
+      const body = (await res.json()) as { id?: string };
+      if (res.status !== 201 || body.id === undefined) throw new Error(`server ${id} refused the ${kind} task: HTTP ${res.status} ${JSON.stringify(body)}`);
+      return body.id;
+    },
+    task: async (id, taskId) => {
+      const s = byId.get(id);
+      if (s === undefined || killed.has(id)) return undefined;
+      try {
+        const res = await fetch(`${s.url}/api/v1/tasks/${encodeURIComponent(taskId)}`, { headers: { authorization: `Bearer ${s.token}` }, signal: AbortSignal.timeout(2000) });
+        return res.ok ? ((await res.json()) as TaskRecord) : undefined;
       } catch {
         return undefined;
       }

@@ -7,6 +7,7 @@
 import type { LoadedScenario, SourcePosition } from '../scenario/load.js';
 import type { CountRange } from '../scenario/schema.js';
 import type { FaultRecord } from './faults.js';
+import { describeTaskReports, type TaskReport } from './volume-task.js';
 import type { WorkloadResult } from './workload.js';
 
 /** The facts of a finished run that expectations are checked against. */
@@ -27,6 +28,8 @@ export interface RunOutcome {
   readonly metaCheck?: { readonly ok: boolean; readonly errors: readonly string[]; readonly warnings: readonly string[] } | undefined;
   /** Per device, what the live servers reported ("A: available, B: available"). */
   readonly reported: ReadonlyMap<string, string>;
+  /** The task issued through a server, as every server reported it. */
+  readonly taskReported?: readonly TaskReport[] | undefined;
   /** Outcomes of `expect.console`, in order. */
   readonly console: readonly { passed: boolean; actual: string }[];
   readonly faults: readonly FaultRecord[];
@@ -80,6 +83,14 @@ export function checkExpectations(loaded: LoadedScenario, o: RunOutcome): Expect
     const actual = o.reported.get(name) ?? 'no live server';
     const parts = actual.split(', ');
     add(['expect', 'reported', name], `${want} on every live server`, actual, actual !== 'no live server' && parts.every((p) => p.endsWith(`: ${want}`)));
+  }
+  const reports = o.taskReported;
+  const live = (reports ?? []).filter((r) => r.state !== 'killed by the scenario');
+  const reportText = reports === undefined ? 'not issued through a server' : describeTaskReports(reports);
+  if (e.taskReported !== undefined) add(['expect', 'taskReported'], `${e.taskReported} on every live server`, reportText, live.length > 0 && live.every((r) => r.state === e.taskReported));
+  if (e.taskExecutedBy !== undefined) {
+    const want = e.taskExecutedBy.join(' then ');
+    add(['expect', 'taskExecutedBy'], `executed via ${want} on every live server`, reportText, live.length > 0 && live.every((r) => r.executedBy.join(' then ') === want));
   }
   (e.console ?? []).forEach((c, i) => {
     const answer = o.console[i];

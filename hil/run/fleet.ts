@@ -143,41 +143,56 @@ export class ControllerFleet implements TaskControl {
    */
   async submit(kind: string, args: readonly string[], signal: AbortSignal): Promise<unknown> {
     const o = this.#o;
-    if (this.#started === 0) this.#started = o.clock.now();
-    this.#kind = kind;
-    this.#taskId = undefined;
-    this.#progress = 0;
     const submit = await this.cli(`task-submit:${kind}`, ['task', 'submit', kind, '--meta', o.meta, ...args, '--id', String(o.controllers), '--wait', '--json']);
     const onAbort = (): void => o.processes.signal(submit.pid, 'SIGKILL');
     signal.addEventListener('abort', onAbort);
-    this.#running = true;
     // An initiator that printed its completion status but does not exit (something it opened keeps it
     // alive) has done its job: it is stopped after a grace period rather than holding the scenario.
     let printedAt: number | undefined;
-    const poll = (async () => {
-      while (this.#running) {
-        await this.#poll().catch(() => undefined);
-        if (printedAt === undefined && completionOf(submit.log()) !== undefined) printedAt = o.clock.now();
-        if (printedAt !== undefined && o.clock.now() - printedAt > 3000 && !submit.exited) {
-          o.log(`task submit ${kind}: printed its completion status but did not exit in 3 s; stopping it`);
-          o.processes.signal(submit.pid, 'SIGTERM');
-          printedAt = Infinity;
-        }
-        await o.clock.sleep(50);
+    const { code, signal: killedBy } = await this.follow(kind, signal, () => submit.exit, () => {
+      if (printedAt === undefined && completionOf(submit.log()) !== undefined) printedAt = o.clock.now();
+      if (printedAt !== undefined && o.clock.now() - printedAt > 3000 && !submit.exited) {
+        o.log(`task submit ${kind}: printed its completion status but did not exit in 3 s; stopping it`);
+        o.processes.signal(submit.pid, 'SIGTERM');
+        printedAt = Infinity;
       }
-    })();
-    const { code, signal: killedBy } = await submit.exit;
-    this.#running = false;
-    await poll;
-    await this.#poll().catch(() => undefined);
-    signal.removeEventListener('abort', onAbort);
-    for (const [id, p] of this.#procs.entries()) if (p.exited && this.#states[id] === 'running') this.#event(id, 'error', `exited: ${p.log().split('\n').slice(-3).join(' ')}`);
-    if (signal.aborted) throw new Error('the scenario run was aborted before the task finished');
+    }).finally(() => signal.removeEventListener('abort', onAbort));
     const status = completionOf(submit.log());
     const finished = (status as { state?: unknown } | undefined)?.state === 'finished';
     if (!finished && code !== 0) throw new Error(`task submit ${kind} --wait failed (${killedBy ?? `exit ${code}`}): ${submit.log().slice(-600)}`);
     o.log(`task ${this.#taskId ?? '?'} (${kind}) complete`);
     return status;
+  }
+
+  /**
+   * Follows the progress of the task of `kind` in the region (every 50 ms, calling `onPoll` too) while
+   * `work` runs, however the task was issued (a submit process, a server); resolves with what `work` did.
+   */
+  async follow<T>(kind: string, signal: AbortSignal, work: () => Promise<T>, onPoll: () => void = () => undefined): Promise<T> {
+    const o = this.#o;
+    if (this.#started === 0) this.#started = o.clock.now();
+    this.#kind = kind;
+    this.#taskId = undefined;
+    this.#progress = 0;
+    this.#running = true;
+    const poll = (async () => {
+      while (this.#running) {
+        await this.#poll().catch(() => undefined);
+        onPoll();
+        await o.clock.sleep(50);
+      }
+    })();
+    const outcome = await work().then(
+      (value) => ({ value }),
+      (err: unknown) => ({ err }),
+    );
+    this.#running = false;
+    await poll;
+    await this.#poll().catch(() => undefined);
+    for (const [id, p] of this.#procs.entries()) if (p.exited && this.#states[id] === 'running') this.#event(id, 'error', `exited: ${p.log().split('\n').slice(-3).join(' ')}`);
+    if (signal.aborted) throw new Error('the scenario run was aborted before the task finished');
+    if ('err' in outcome) throw outcome.err;
+    return outcome.value;
   }
 
   /** The submitted task's id and data-set length, once the region shows it. */

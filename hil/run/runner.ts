@@ -13,7 +13,7 @@ import { Teardown } from '../rig/teardown.js';
 import type { LoadedScenario } from '../scenario/load.js';
 import type { ControllerEvent, ScenarioTask, TaskControl } from './fleet.js';
 import { RegionTask, type MetaCheckResult } from './region.js';
-import { VolumeTask } from './volume-task.js';
+import { describeTaskReports, VolumeTask } from './volume-task.js';
 import { checkExpectations, type ExpectationResult } from './expectations.js';
 import { FaultTimeline, type FaultRecord } from './faults.js';
 import { startServers, type RigServers } from '../rig/servers.js';
@@ -105,7 +105,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     rig = await buildRig(s, { workDir, seed, clock, processes, teardown, log, cliPath });
     const volume = rig.volume;
     if (s.servers !== undefined) {
-      servers = await startServers(s.servers.count, [...rig.devices.values()], { workDir, processes, clock, cliPath, log, teardown, hosts: s.servers.hosts });
+      servers = await startServers(s.servers.count, [...rig.devices.values()], { workDir, processes, clock, cliPath, log, teardown, hosts: s.servers.hosts, ...(rig.served === undefined ? {} : { meta: rig.served.meta }) });
     }
     const pattern = s.workload?.kind === 'pattern' ? new PatternWorkload(volume, s.workload.blockSize, seed) : undefined;
     if (pattern !== undefined) {
@@ -126,7 +126,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       activeTask = regionTask;
     } else {
       if (rig.served === undefined) throw new Error('a volume task needs the served volume');
-      volumeTask = new VolumeTask({ scenario: s, served: rig.served, devices: rig.devices, clock, log });
+      volumeTask = new VolumeTask({ scenario: s, served: rig.served, devices: rig.devices, servers, clock, log });
       log(`task ${s.task.kind}: ${await volumeTask.prepare()}, by ${s.controllers.count} controller processes`);
       activeTask = volumeTask;
     }
@@ -181,6 +181,8 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     }
     const consoleAnswers = await askConsole(rig, s.expect.console ?? [], log);
     const reported = servers === undefined ? new Map<string, string>() : await awaitReports(servers, s.expect.reported ?? {}, clock, serverReports, log);
+    const taskReported = await volumeTask?.serverReports();
+    if (taskReported !== undefined) log(`task as the servers report it: ${describeTaskReports(taskReported)}`);
     expectations = checkExpectations(loaded, {
       task: taskError === undefined ? 'completed' : 'failed',
       taskError,
@@ -193,6 +195,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       memberStates: memberStates(s.volume.members, rig),
       reclaimed: activeTask.reclaimed,
       reported,
+      taskReported,
       console: consoleAnswers,
       faults: activeTimeline.records,
     });

@@ -26,6 +26,8 @@ import { VolumeKeeper } from '../../src/volume/volume-keeper.js';
 import { VolumeTable } from '../../src/volume/volume-table.js';
 import { inject, type BuiltDevice } from '../rig/devices.js';
 import type { ProcessSupervisor } from '../rig/processes.js';
+import type { RigServers } from '../rig/servers.js';
+import type { TaskRecord } from '../../src/wire/index.js';
 import { waitUntil } from '../rig/processes.js';
 import type { Teardown } from '../rig/teardown.js';
 import type { Scenario } from '../scenario/schema.js';
@@ -65,7 +67,7 @@ export async function serveRigVolume(s: Scenario, devices: ReadonlyMap<string, B
   const metaDevice = await openDevice(meta);
   ctx.teardown.push('close the metadata device', () => metaDevice.close());
   const fleet = new ControllerFleet({ meta, metaDevice, controllers: s.controllers.count, workDir: ctx.workDir, cliPath: ctx.cliPath, processes: ctx.processes, clock: ctx.clock, log: ctx.log });
-  await fleet.run('meta-format', ['meta', 'format', meta, '--controllers', String(s.controllers.count + 2), '--tasks', '2', '--max-chunks', String(s.task.partitions), ...regionTiming(s.controllers.leaseMs), '--label', 'hil']);
+  await fleet.run('meta-format', ['meta', 'format', meta, '--controllers', String(s.controllers.count + 3), '--tasks', '2', '--max-chunks', String(s.task.partitions), ...regionTiming(s.controllers.leaseMs), '--label', 'hil']);
   const v = s.volume;
   await fleet.run('volume-create', ['volume', 'create', v.name, '--meta', meta, '--level', v.level, '--chunk', String(v.chunk), '--assume-clean', ...v.members.flatMap((m) => ['--member', uriOf(m)]), ...v.spares.flatMap((m) => ['--spare', uriOf(m)])]);
   // Members are the devices the harness already holds (the faults and the report follow them).
@@ -88,14 +90,19 @@ export interface VolumeTaskOptions {
   readonly scenario: Scenario;
   readonly served: ServedVolume;
   readonly devices: ReadonlyMap<string, BuiltDevice>;
+  /** The rig's servers, for a task issued through one (`task.via`). */
+  readonly servers: RigServers | undefined;
   readonly clock: Clock;
   readonly log: (line: string) => void;
 }
+
+const FINAL = ['succeeded', 'failed', 'cancelled'];
 
 /** Step 4 of the module comment. */
 export class VolumeTask implements ScenarioTask {
   readonly #o: VolumeTaskOptions;
   #mismatchSectors = 0;
+  #issuedId: string | undefined;
 
   constructor(options: VolumeTaskOptions) {
     this.#o = options;
@@ -164,22 +171,86 @@ export class VolumeTask implements ScenarioTask {
     const task = s.task;
     if (task.kind === 'region') throw new Error('not a volume task');
     const volume = served.volume;
-    const rows = volume.layout.rows;
-    const chunk = volume.layout.chunkSize;
-    const perPartition = Math.ceil(rows / task.partitions);
-    const common = ['--offset', '0', '--length', String(rows * chunk), '--partition-size', String(perPartition * chunk), '--chunk-partitions', '1', '--param', `volume=${s.volume.name}`, '--param', `meta=${served.meta}`, '--param', `stepRows=${task.stepRows}`];
+    const kind = task.kind === 'rebuild' ? 'volume-rebuild' : 'volume-scrub';
+    let status: unknown;
+    if (task.via !== undefined) {
+      const args: Record<string, string | number | boolean> = task.kind === 'rebuild' ? { volume: s.volume.name, partitions: task.partitions, member: task.member } : { volume: s.volume.name, partitions: task.partitions, repair: task.repair };
+      const record = await served.fleet.follow(kind, signal, () => this.#throughServer(task.via ?? 'A', kind, args, signal));
+      if (record.state !== 'succeeded') throw new Error(`task ${record.id} ${record.state}: ${record.error ?? 'no reason given'}`);
+      status = record.result;
+    } else {
+      const rows = volume.layout.rows;
+      const chunk = volume.layout.chunkSize;
+      const perPartition = Math.ceil(rows / task.partitions);
+      const target = task.kind === 'rebuild' ? volume.member(task.member).device?.uri : volume.members.find((m) => m.device?.uri !== undefined)?.device?.uri;
+      const common = ['--target', target ?? '', '--offset', '0', '--length', String(rows * chunk), '--partition-size', String(perPartition * chunk), '--chunk-partitions', '1', '--param', `volume=${s.volume.name}`, '--param', `meta=${served.meta}`, '--param', `stepRows=${task.stepRows}`];
+      status = await served.fleet.submit(kind, [...common, ...(task.kind === 'rebuild' ? ['--param', `member=${task.member}`] : ['--param', `repair=${task.repair}`])], signal);
+    }
     if (task.kind === 'rebuild') {
-      const target = volume.member(task.member).device?.uri ?? '';
-      await served.fleet.submit('volume-rebuild', ['--target', target, ...common, '--param', `member=${task.member}`], signal);
       // The completion asked (intent record) for the member to be marked in sync; the keeper applies it.
       await waitUntil(() => volume.member(task.member).state !== MemberState.Rebuilding, 10_000, `the harness to mark member ${task.member} in sync`, this.#o.clock);
       this.#o.log(`member ${task.member}: ${volume.member(task.member).state}`);
       return;
     }
-    const target = volume.members.find((m) => m.device?.uri !== undefined)?.device?.uri ?? '';
-    const status = await served.fleet.submit('volume-scrub', ['--target', target, ...common, '--param', `repair=${task.repair}`], signal);
     const result = (status as { outcome?: { result?: { mismatchSectors?: unknown } } } | undefined)?.outcome?.result?.mismatchSectors;
     if (typeof result !== 'number') throw new Error(`the scrub task's completion status has no mismatchSectors: ${JSON.stringify(status)?.slice(0, 300) ?? 'no status'}`);
     this.#mismatchSectors = result;
   }
+
+  /** Issues the task through server `via` and waits until a live server reports it final. */
+  async #throughServer(via: string, kind: string, args: Record<string, string | number | boolean>, signal: AbortSignal): Promise<TaskRecord> {
+    const servers = this.#o.servers;
+    if (servers === undefined) throw new Error('the rig has no servers to issue the task through');
+    const id = await servers.issueTask(via, kind, args);
+    this.#issuedId = id;
+    this.#o.log(`task ${id} (${kind}) issued through server ${via}`);
+    for (;;) {
+      for (const server of servers.ids) {
+        const record = await servers.task(server, id);
+        if (record !== undefined && FINAL.includes(record.state)) {
+          this.#o.log(`task ${id}: ${record.state}, reported by server ${server}; executed by ${record.executors.map((e) => e.agentId).join(' then ')}`);
+          return record;
+        }
+      }
+      await this.#o.clock.sleep(200, signal);
+    }
+  }
+
+  /**
+   * What every server reports about the task issued through a server, once each live one reports it final
+   * (up to 15 s): per server "killed by the scenario", "not answering" or the state and the servers whose
+   * agents executed it, in order.
+   */
+  async serverReports(): Promise<TaskReport[] | undefined> {
+    const { servers, clock } = this.#o;
+    const id = this.#issuedId;
+    if (servers === undefined || id === undefined) return undefined;
+    const live = servers.ids.filter((s) => !servers.killed(s));
+    const records = new Map<string, TaskRecord | undefined>();
+    const deadline = clock.now() + 15_000;
+    for (;;) {
+      for (const s of live) records.set(s, await servers.task(s, id));
+      if (live.every((s) => FINAL.includes(records.get(s)?.state ?? '')) || clock.now() > deadline) break;
+      await clock.sleep(200);
+    }
+    return servers.ids.map((server) => {
+      const r = records.get(server);
+      if (servers.killed(server) || r === undefined) return { server, state: servers.killed(server) ? 'killed by the scenario' : 'not answering', executedBy: [] };
+      return { server, state: r.state, executedBy: r.executors.map((e) => e.serverId).filter((s, i, all) => i === 0 || all[i - 1] !== s) };
+    });
+  }
+}
+
+/** A task issued through a server, as one server reports it. */
+export interface TaskReport {
+  readonly server: string;
+  /** The task's state, or "killed by the scenario" / "not answering". */
+  readonly state: string;
+  /** Servers whose agents executed it, in order, consecutive repeats folded. */
+  readonly executedBy: readonly string[];
+}
+
+/** One line for the log and the expectations: "A: killed by the scenario, B: succeeded (executed via A then B)". */
+export function describeTaskReports(reports: readonly TaskReport[]): string {
+  return reports.map((r) => `${r.server}: ${r.state}${r.executedBy.length > 0 ? ` (executed via ${r.executedBy.join(' then ')})` : ''}`).join(', ');
 }

@@ -124,7 +124,12 @@ const workloadSchema = z.discriminatedUnion('kind', [
  * the task's bandwidth per controller process in member bytes per second: a fault-driver latency rule
  * (`bytesPerSecond`) on the rebuilt member's writes or on the first member's reads for a scrub.
  */
-const volumeTaskPace = { stepRows: z.number().int().min(1).max(4096).default(4), rate: size.optional() };
+const volumeTaskPace = {
+  stepRows: z.number().int().min(1).max(4096).default(4),
+  rate: size.optional(),
+  /** Issue the task through this server of the rig (needs `servers`) instead of `task submit --meta`. */
+  via: z.enum(['A', 'B', 'C', 'D']).optional(),
+};
 
 const taskSchema = z.discriminatedUnion('kind', [
   z.strictObject({
@@ -254,6 +259,10 @@ const expectSchema = z.strictObject({
   metaCheck: z.enum(['clean', 'not-clean']).optional(),
   /** Warnings of `meta check`: damaged copies detected and not trusted because their twin is valid. */
   metaWarnings: countRange.optional(),
+  /** The task's final state as every live server reports it (needs `task.via`); waited for up to 15 s. */
+  taskReported: z.enum(['succeeded', 'failed']).optional(),
+  /** The servers whose agents executed the task, in order (a takeover adds one), as a live server reports it. */
+  taskExecutedBy: z.array(serverId).min(1).optional(),
   /** Device availability as every live server reports it (needs `servers`); waited for up to 15 s. */
   reported: z.record(deviceName, z.enum(['available', 'unavailable'])).optional(),
 });
@@ -368,6 +377,11 @@ function checkReferences(s: z.output<typeof scenarioObject>, ctx: z.RefinementCt
     ref(name, ['expect', 'reported', name]);
     if (s.servers === undefined) ctx.addIssue({ code: 'custom', path: ['expect', 'reported'], message: 'reported device states need a servers section' });
     if (names.get(name)?.kind === 'memory') ctx.addIssue({ code: 'custom', path: ['expect', 'reported', name], message: `device "${name}" is memory: agents, in their own processes, cannot see it` });
+  }
+  const via = s.task.kind === 'region' ? undefined : s.task.via;
+  if (via !== undefined && (s.servers === undefined || via.charCodeAt(0) - 65 >= s.servers.count)) ctx.addIssue({ code: 'custom', path: ['task', 'via'], message: s.servers === undefined ? 'via needs a servers section' : `there are servers A-${String.fromCharCode(64 + s.servers.count)}` });
+  for (const field of ['taskReported', 'taskExecutedBy'] as const) {
+    if (s.expect[field] !== undefined && via === undefined) ctx.addIssue({ code: 'custom', path: ['expect', field], message: `${field} needs a task issued through a server: give task.via` });
   }
   if (s.expect.mismatches !== undefined && s.task.kind !== 'scrub') ctx.addIssue({ code: 'custom', path: ['expect', 'mismatches'], message: 'mismatches are counted by a scrub task' });
 }

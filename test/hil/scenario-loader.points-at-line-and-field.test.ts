@@ -113,6 +113,14 @@ describe('scenario loader', () => {
     expect(problems(text)).toEqual([expect.stringMatching(/^s\.yaml:13:3: task\.with: device "d2" is memory: the controller processes that run the rebuild cannot open it; make it kind: file/)]);
   });
 
+  it('refuses a task issued through a server without servers, and task reports without a task issued that way', () => {
+    const text = VALID.replace('  with: d2', '  with: d2\n  via: B').replace('  task: completed', '  task: completed\n  taskReported: succeeded');
+    expect(problems(text)).toEqual([expect.stringMatching(/^s\.yaml:14:3: task\.via: via needs a servers section/)]);
+    expect(problems(VALID.replace('  task: completed', '  task: completed\n  taskExecutedBy: [A, B]'))).toEqual([
+      expect.stringMatching(/^s\.yaml:18:3: expect\.taskExecutedBy: taskExecutedBy needs a task issued through a server: give task\.via/),
+    ]);
+  });
+
   it('refuses console checks without a console and patterns that are not regular expressions', () => {
     const found = problems(VALID.replace('  task: completed', '  task: completed\n  console:\n    - { send: drives, match: "drive (" }'));
     expect(found).toContainEqual(expect.stringMatching(/^s\.yaml:18:3: expect\.console: console checks need rig\.serial\.console/));
