@@ -8,6 +8,7 @@
  *   2 + 2*h, 2 + 2*h + 1            host slot h (ping-pong copies), h = 0 .. hostSlots-1
  *   then 2 per task slot            task records (ping-pong)
  *   then 2 per chunk per task slot  chunk records (ping-pong), maxChunksPerTask per task slot
+ *   then 4 per volume slot          the volume table (section 9; `docs/volumes.md`), volumeSlots of them
  *
  * Every block has exactly one writer at any time (section 2): a host slot's owner, or the holder of the
  * claim on a task slot's record or on a chunk.
@@ -87,10 +88,18 @@ export interface RegionGeometry {
   taskSlots: number;
   /** Chunk records per task slot; a task has at most this many chunks. */
   maxChunksPerTask: number;
+  /**
+   * Volume table slots (section 9): volumes whose configuration the region holds. 0 or absent: no volume
+   * table (regions formatted before it was part of the layout read as 0).
+   */
+  volumeSlots?: number;
 }
 
-/** Defaults of `meta format`: 16 hosts, 8 tasks, 256 chunks of up to 800 partitions each. */
-export const DEFAULT_GEOMETRY: RegionGeometry = { hostSlots: 16, taskSlots: 8, maxChunksPerTask: 256 };
+/** Blocks of one volume table slot: an intent and a state record, each ping-pong. */
+export const VOLUME_SLOT_BLOCKS = 4;
+
+/** Defaults of `meta format`: 16 hosts, 8 tasks, 256 chunks of up to 800 partitions each, 16 volumes. */
+export const DEFAULT_GEOMETRY: RegionGeometry = { hostSlots: 16, taskSlots: 8, maxChunksPerTask: 256, volumeSlots: 16 };
 
 /** Validates a geometry, throwing `InvalidArgumentError` naming the field. */
 export function checkGeometry(g: RegionGeometry): RegionGeometry {
@@ -98,9 +107,10 @@ export function checkGeometry(g: RegionGeometry): RegionGeometry {
     ['hostSlots', 1, 255],
     ['taskSlots', 1, 64],
     ['maxChunksPerTask', 1, 4096],
+    ['volumeSlots', 0, 64],
   ];
   for (const [field, min, max] of limits) {
-    const v = g[field];
+    const v = g[field] ?? 0;
     if (!Number.isInteger(v) || v < min || v > max) {
       throw new InvalidArgumentError(`${field} must be an integer from ${min} to ${max}, got ${v}`, { details: { field, value: v } });
     }
@@ -156,9 +166,19 @@ export class RegionLayout {
     return this.chunkAreaOffset + ((taskSlot * this.geometry.maxChunksPerTask + chunk) * 2 + copy) * META_BLOCK;
   }
 
+  /** First byte of the volume table (section 9), right after the chunk area. */
+  get volumeAreaOffset(): number {
+    return this.chunkAreaOffset + this.geometry.taskSlots * this.geometry.maxChunksPerTask * 2 * META_BLOCK;
+  }
+
+  /** Bytes of the volume table: 0 when the region has none. */
+  get volumeAreaBytes(): number {
+    return (this.geometry.volumeSlots ?? 0) * VOLUME_SLOT_BLOCKS * META_BLOCK;
+  }
+
   /** Bytes of the whole region. */
   get regionBytes(): number {
-    return this.chunkAreaOffset + this.geometry.taskSlots * this.geometry.maxChunksPerTask * 2 * META_BLOCK;
+    return this.volumeAreaOffset + this.volumeAreaBytes;
   }
 
   /** Where task data may start on the metadata device itself: the region's end, rounded up to 1 MiB. */

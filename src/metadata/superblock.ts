@@ -8,8 +8,8 @@
  *    0 u32 metadata block size (4096)      24 u32 ioTimeoutMs
  *    4 u32 hostSlots                       28 u32 renewTimeoutMs
  *    8 u32 taskSlots                       32 u32 hostDeadMs
- *   12 u32 maxChunksPerTask                36 u32 reserved, 0
- *   16 u32 maxPartitionsPerChunk           40 u64 region bytes
+ *   12 u32 maxChunksPerTask                36 u32 volumeSlots (0 in regions formatted before the table)
+ *   16 u32 maxPartitionsPerChunk           40 u64 region bytes (including the volume table)
  *   20 u32 heartbeatIntervalMs             48 u64 data offset (first byte after the region, 1 MiB aligned)
  *   56 u64 formatted at (wall ms, display only)     64 char[64] label, UTF-8, zero padded
  */
@@ -57,6 +57,7 @@ export function encodeSuperblock(sb: Superblock, copy: 0 | 1): Buffer {
   p.writeUInt32LE(sb.timing.ioTimeoutMs, 24);
   p.writeUInt32LE(sb.timing.renewTimeoutMs, 28);
   p.writeUInt32LE(sb.timing.hostDeadMs, 32);
+  p.writeUInt32LE(sb.geometry.volumeSlots ?? 0, 36);
   p.writeBigUInt64LE(BigInt(sb.regionBytes), 40);
   p.writeBigUInt64LE(BigInt(sb.dataOffset), 48);
   p.writeBigUInt64LE(BigInt(Math.floor(sb.formattedAt)), 56);
@@ -67,7 +68,7 @@ export function encodeSuperblock(sb: Superblock, copy: 0 | 1): Buffer {
 /** Decodes a valid superblock copy's payload; throws `MetaCorruptError` when its fields are inconsistent. */
 function decodePayload(regionUuid: Buffer, p: Buffer): Superblock {
   if (p.length < 128) throw new MetaCorruptError(`superblock payload is ${p.length} bytes, expected 128`);
-  const geometry = { hostSlots: p.readUInt32LE(4), taskSlots: p.readUInt32LE(8), maxChunksPerTask: p.readUInt32LE(12) };
+  const geometry = { hostSlots: p.readUInt32LE(4), taskSlots: p.readUInt32LE(8), maxChunksPerTask: p.readUInt32LE(12), volumeSlots: p.readUInt32LE(36) };
   const sb: Superblock = {
     regionUuid,
     geometry,

@@ -2,8 +2,10 @@
  * The volume table: each volume's configuration and its members' states, kept on the metadata device so
  * that any controller can assemble, serve or repair the volume (`docs/volumes.md`, "The volume table").
  *
- * It occupies the last `VOLUME_TABLE_BYTES` of the metadata device: `VOLUME_SLOTS` slots of four 4096-byte
- * blocks. Each slot holds two records, each written ping-pong (two copies; the copy with the lower
+ * On a device holding a metadata region it is the region's volume area (the superblock's volumeSlots slots
+ * after the chunk records, `docs/on-disk-format.md` section 9), so `meta format` reserves it and no task's
+ * data set can overlap it; on a device holding only volumes it is the last `VOLUME_TABLE_BYTES` of the
+ * device (`locateVolumeTable`). A slot is four 4096-byte blocks. Each slot holds two records, each written ping-pong (two copies; the copy with the lower
  * sequence is overwritten, readers take the valid copy with the higher sequence, so a torn write loses at
  * most the update being written), and each with one kind of writer, so that neither undoes the other:
  * - the intent (blocks 0-1), written by operator commands (create, fail, replace): the configuration and
@@ -19,16 +21,20 @@
 import { crc32 } from 'node:zlib';
 import { z } from 'zod';
 import type { BlockDevice } from '../../drivers/types.js';
-import { ConflictError, MetaFullError, NotFoundError, UnsupportedError } from '../errors.js';
+import { ConflictError, ErrorCode, MetaFullError, MetaVersionError, NotFoundError, UnsupportedError, isBlockrigError } from '../errors.js';
+import { META_BLOCK, RegionLayout, VOLUME_SLOT_BLOCKS } from '../metadata/layout.js';
+import { readSuperblock } from '../metadata/superblock.js';
 import { VolumeConfigSchema, type VolumeConfig } from './config.js';
 import { MemberState } from './member.js';
 
-/** Slots of the table: the most volumes one metadata device describes. */
+/** Slots of the table on a device holding no region (a region's count is in its superblock). */
 export const VOLUME_SLOTS = 16;
 /** Bytes of one copy of a record. */
 export const VOLUME_RECORD_BYTES = 4096;
-/** Bytes of the table at the end of the metadata device. */
-export const VOLUME_TABLE_BYTES = VOLUME_SLOTS * 4 * VOLUME_RECORD_BYTES;
+/** Bytes of one slot: intent and state records, two copies each. */
+const SLOT_BYTES = VOLUME_SLOT_BLOCKS * VOLUME_RECORD_BYTES;
+/** Bytes of the table at the end of a device holding no region. */
+export const VOLUME_TABLE_BYTES = VOLUME_SLOTS * SLOT_BYTES;
 const MAGIC = Buffer.from('BLKRVOL1', 'latin1');
 const VERSION = 1;
 const HEADER = 32;
@@ -170,24 +176,66 @@ export function effectiveEntry(intent: Intent, state: VolumeRuntimeState | undef
   };
 }
 
+/** Where a device's volume table is. */
+export interface TableLocation {
+  /** First byte of slot 0. */
+  readonly offset: number;
+  readonly slots: number;
+  /** True when the table is part of a metadata region's layout; false on a device holding only volumes. */
+  readonly inRegion: boolean;
+}
+
+/**
+ * Finds the volume table of a device: the region's volume area (section 9 of `docs/on-disk-format.md`)
+ * when the device holds a metadata region; the last `VOLUME_TABLE_BYTES` of a device holding no region
+ * (a device that keeps only volume configurations). A region formatted without a volume area is refused
+ * with what to do, rather than a table being placed in its data area where tasks write.
+ */
+export async function locateVolumeTable(device: BlockDevice): Promise<TableLocation> {
+  try {
+    const { superblock } = readSuperblock(device.uri, await device.read(0, 2 * META_BLOCK));
+    const slots = superblock.geometry.volumeSlots ?? 0;
+    if (slots === 0) {
+      throw new MetaVersionError(
+        `the metadata region on ${device.uri} has no volume table (it was formatted by an older blockrig, or with --volume-slots 0): reformat it with blockrig meta format ${device.uri} --force (its tasks are lost) and create the volumes again with --assume-clean (their members' data is kept)`,
+        { details: { uri: device.uri } },
+      );
+    }
+    return { offset: new RegionLayout(superblock.geometry).volumeAreaOffset, slots, inRegion: true };
+  } catch (err) {
+    if (!isBlockrigError(err, ErrorCode.MetaNoRegion)) throw err;
+  }
+  if (device.size < VOLUME_TABLE_BYTES * 2) {
+    throw new UnsupportedError(`${device.uri} cannot hold a volume table: it holds no metadata region (format one with blockrig meta format) and is smaller than ${VOLUME_TABLE_BYTES * 2} bytes`);
+  }
+  return { offset: Math.floor((device.size - VOLUME_TABLE_BYTES) / VOLUME_RECORD_BYTES) * VOLUME_RECORD_BYTES, slots: VOLUME_SLOTS, inRegion: false };
+}
+
 /** Reads and writes the volume table of one metadata device. */
 export class VolumeTable {
   readonly device: BlockDevice;
-  readonly offset: number;
+  #location: Promise<TableLocation> | undefined;
 
   constructor(device: BlockDevice) {
-    if (device.size < VOLUME_TABLE_BYTES * 2 || VOLUME_RECORD_BYTES % device.logicalBlockSize !== 0) {
-      throw new UnsupportedError(`${device.uri} cannot hold a volume table: it needs ${VOLUME_TABLE_BYTES * 2} bytes and blocks dividing 4096`);
+    if (VOLUME_RECORD_BYTES % device.logicalBlockSize !== 0) {
+      throw new UnsupportedError(`${device.uri} cannot hold a volume table: its ${device.logicalBlockSize}-byte blocks do not divide 4096`);
     }
     this.device = device;
-    this.offset = Math.floor((device.size - VOLUME_TABLE_BYTES) / VOLUME_RECORD_BYTES) * VOLUME_RECORD_BYTES;
+  }
+
+  /** Where the table is on the device (found once). */
+  location(): Promise<TableLocation> {
+    this.#location ??= locateVolumeTable(this.device);
+    this.#location.catch(() => (this.#location = undefined));
+    return this.#location;
   }
 
   /** Every stored volume, by slot. */
   async list(): Promise<StoredVolume[]> {
-    const raw = await this.device.read(this.offset, VOLUME_TABLE_BYTES);
+    const { offset, slots } = await this.location();
+    const raw = await this.device.read(offset, slots * SLOT_BYTES);
     const out: StoredVolume[] = [];
-    for (let slot = 0; slot < VOLUME_SLOTS; slot++) {
+    for (let slot = 0; slot < slots; slot++) {
       const intent = newest(raw, slot, RecordKind.Intent, IntentSchema);
       if (intent?.value === undefined || intent.value === null) continue;
       const state = newest(raw, slot, RecordKind.State, StateSchema);
@@ -208,10 +256,11 @@ export class VolumeTable {
   async create(intent: Intent): Promise<StoredVolume> {
     const all = await this.list();
     if (all.some((v) => v.intent.config.name === intent.config.name)) throw new ConflictError(`a volume named "${intent.config.name}" already exists on ${this.device.uri}`);
+    const { offset, slots } = await this.location();
     const used = new Set(all.map((v) => v.slot));
-    const slot = Array.from({ length: VOLUME_SLOTS }, (_, i) => i).find((i) => !used.has(i));
-    if (slot === undefined) throw new MetaFullError(`the volume table on ${this.device.uri} is full (${VOLUME_SLOTS} volumes): delete one first`);
-    const raw = await this.device.read(this.offset + slot * 4 * VOLUME_RECORD_BYTES, 4 * VOLUME_RECORD_BYTES);
+    const slot = Array.from({ length: slots }, (_, i) => i).find((i) => !used.has(i));
+    if (slot === undefined) throw new MetaFullError(`the volume table on ${this.device.uri} is full (${slots} volumes): delete one first, or format the region with more --volume-slots`);
+    const raw = await this.device.read(offset + slot * SLOT_BYTES, SLOT_BYTES);
     const seq = (kind: RecordKind): number => Math.max(0, ...[0, 1].map((c) => decodeCopy(raw.subarray((kind * 2 + c) * VOLUME_RECORD_BYTES), slot, kind, c)?.sequence ?? 0));
     // A fresh state record (null) hides whatever state an earlier volume in this slot left.
     await this.#write(slot, RecordKind.State, seq(RecordKind.State) + 1, null);
@@ -253,7 +302,8 @@ export class VolumeTable {
     block.writeUInt32LE(payload.length, 24);
     payload.copy(block, HEADER);
     block.writeUInt32LE(crc32(block), 28);
-    await this.device.write(this.offset + (slot * 4 + kind * 2 + copy) * VOLUME_RECORD_BYTES, block, { fua: true });
+    const { offset } = await this.location();
+    await this.device.write(offset + slot * SLOT_BYTES + (kind * 2 + copy) * VOLUME_RECORD_BYTES, block, { fua: true });
   }
 }
 

@@ -42,7 +42,7 @@ describe('volume table', () => {
 
     // Tear the newest intent copy: the reader falls back to the older one (member 1 in sync again).
     const newestCopy = failed.intentSequence % 2;
-    await table.device.write(table.offset + (failed.slot * 4 + newestCopy) * VOLUME_RECORD_BYTES + 512, Buffer.alloc(512, 0xff));
+    await table.device.write((await table.location()).offset + (failed.slot * 4 + newestCopy) * VOLUME_RECORD_BYTES + 512, Buffer.alloc(512, 0xff));
     const after = await table.get('v');
     expect(after.entry.members.map((m) => m.state)).toEqual(['in-sync', 'in-sync', 'in-sync']);
     expect(after.intentSequence).toBe(failed.intentSequence - 1);

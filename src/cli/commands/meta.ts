@@ -17,6 +17,7 @@ const FormatOptions = z.object({
   controllers: count('--controllers', 255).default(DEFAULT_GEOMETRY.hostSlots),
   tasks: count('--tasks', 64).default(DEFAULT_GEOMETRY.taskSlots),
   maxChunks: count('--max-chunks', 4096).default(DEFAULT_GEOMETRY.maxChunksPerTask),
+  volumeSlots: z.coerce.number({ error: '--volume-slots must be a number' }).int('--volume-slots must be a whole number').min(0).max(64, '--volume-slots must be at most 64').default(DEFAULT_GEOMETRY.volumeSlots ?? 16),
   heartbeatMs: millis('--heartbeat-ms').default(DEFAULT_TIMING.heartbeatIntervalMs),
   ioTimeoutMs: millis('--io-timeout-ms').default(DEFAULT_TIMING.ioTimeoutMs),
   renewTimeoutMs: millis('--renew-timeout-ms').default(DEFAULT_TIMING.renewTimeoutMs),
@@ -38,6 +39,7 @@ export const metaCommands: CommandModule = (program) => {
     .option('--controllers <n>', 'host slots: controllers and task submitters joined at once', String(DEFAULT_GEOMETRY.hostSlots))
     .option('--tasks <n>', 'task slots kept in the region', String(DEFAULT_GEOMETRY.taskSlots))
     .option('--max-chunks <n>', 'chunk records per task (each up to 800 partitions)', String(DEFAULT_GEOMETRY.maxChunksPerTask))
+    .option('--volume-slots <n>', 'volumes the region\'s volume table holds (0: none)', String(DEFAULT_GEOMETRY.volumeSlots))
     .option('--heartbeat-ms <ms>', 'heartbeat interval', String(DEFAULT_TIMING.heartbeatIntervalMs))
     .option('--io-timeout-ms <ms>', 'longest a metadata or work I/O may take', String(DEFAULT_TIMING.ioTimeoutMs))
     .option('--renew-timeout-ms <ms>', 'a controller that cannot renew for this long fences itself', String(DEFAULT_TIMING.renewTimeoutMs))
@@ -52,7 +54,7 @@ export const metaCommands: CommandModule = (program) => {
         const dev = await openDevice(uri, { force: o.force === true });
         try {
           const sb = await formatRegion(dev, {
-            geometry: { hostSlots: o.controllers, taskSlots: o.tasks, maxChunksPerTask: o.maxChunks },
+            geometry: { hostSlots: o.controllers, taskSlots: o.tasks, maxChunksPerTask: o.maxChunks, volumeSlots: o.volumeSlots },
             timing: { heartbeatIntervalMs: o.heartbeatMs, ioTimeoutMs: o.ioTimeoutMs, renewTimeoutMs: o.renewTimeoutMs, hostDeadMs: o.hostDeadMs },
             label: o.label,
             force: o.force === true,
@@ -63,7 +65,7 @@ export const metaCommands: CommandModule = (program) => {
             printFields({
               formatted: uri,
               region: `${formatSize(sb.regionBytes)}; task data on this device starts at byte ${sb.dataOffset}`,
-              slots: `${sb.geometry.hostSlots} hosts, ${sb.geometry.taskSlots} tasks, ${sb.geometry.maxChunksPerTask} chunks per task`,
+              slots: `${sb.geometry.hostSlots} hosts, ${sb.geometry.taskSlots} tasks, ${sb.geometry.maxChunksPerTask} chunks per task, ${sb.geometry.volumeSlots ?? 0} volumes`,
               timing: `heartbeat ${sb.timing.heartbeatIntervalMs} ms, I/O timeout ${sb.timing.ioTimeoutMs} ms, self-fence ${sb.timing.renewTimeoutMs} ms, reclaim ${sb.timing.hostDeadMs} ms`,
               uuid: report.regionUuid,
             });
