@@ -1,8 +1,9 @@
 /**
- * Reusable reply frames for the NBD server's reads: one buffer holds the reply header and, right after
- * it, the read payload, so a read reply is a single socket write and the device reads straight into the
- * frame (`readInto`). Without reuse every read allocated its payload, and at hundreds of MiB/s garbage
- * collection of those buffers took about a quarter of the server's CPU.
+ * Reusable frames for the NBD server's payloads. For a read, one buffer holds the reply header and, right
+ * after it, the data, so a read reply is a single socket write and the device reads straight into the
+ * frame (`readInto`); a write's payload is received into a frame with no header room. Without reuse every
+ * request allocated its payload, and at hundreds of MiB/s garbage collection of those buffers took a
+ * quarter (reads from a file) to half (writes to a memory export) of the server's CPU.
  *
  * The payload starts on a page boundary, so a device opened with O_DIRECT reads into it without a bounce
  * buffer; the header sits in the bytes just before that boundary. Frames are kept per power-of-two size
@@ -19,7 +20,7 @@ export interface ReplyFrame {
   readonly bytes: Buffer;
   readonly payload: Buffer;
   /** Returns the frame to its pool; call once the socket no longer needs `bytes`. Later calls do nothing. */
-  release(): void;
+  readonly release: () => void;
 }
 
 /** A pool of reply frames; see the module comment. */

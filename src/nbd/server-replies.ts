@@ -19,6 +19,8 @@ export interface ServerRequest {
   readonly offset: number;
   readonly length: number;
   readonly payload: Buffer | undefined;
+  /** Returns the payload's pooled memory once the device is done with it (see `frame-pool.ts`). */
+  readonly releasePayload?: (() => void) | undefined;
 }
 
 /** An answer to send: an errno (0 = success), optional read data or extents, optional message. */

@@ -43,6 +43,7 @@ export class ServerSession {
   readonly #reader: SocketReader;
   readonly #terms: SessionTerms;
   readonly #replies: ReplyWriter;
+  readonly #frames: ReplyFramePool;
   readonly #export: ServedExport;
   readonly #log: (message: string) => void;
   readonly #running = new Set<Promise<void>>();
@@ -55,6 +56,7 @@ export class ServerSession {
     this.#socket = socket;
     this.#reader = reader;
     this.#terms = terms;
+    this.#frames = frames;
     this.#replies = new ReplyWriter(socket, terms.structuredReplies, frames);
     this.#export = terms.export;
     this.#log = log;
@@ -141,19 +143,25 @@ export class ServerSession {
     const length = header.readUInt32BE(24);
     const type = header.readUInt16BE(6);
     let payload: Buffer | undefined;
+    let releasePayload: (() => void) | undefined;
     if (type === Command.Write) {
       if (length > MAX_SKIPPABLE) {
         this.#log(`nbd: a client sent a ${length}-byte write, too large to skip; closing its connection`);
         return undefined;
       }
       try {
-        if (length <= SERVER_MAX_PAYLOAD) payload = await this.#reader.read(length);
-        else await this.#reader.discard(length);
+        if (length <= SERVER_MAX_PAYLOAD) {
+          // Pooled and page-aligned: no allocation per write, and no bounce buffer for an O_DIRECT device.
+          const frame = this.#frames.take(0, length);
+          await this.#reader.readInto(frame.payload);
+          payload = frame.payload;
+          releasePayload = frame.release;
+        } else await this.#reader.discard(length);
       } catch {
         return undefined; // the client left mid-request: nothing of that write is applied
       }
     }
-    return { flags: header.readUInt16BE(4), type, cookie: Buffer.from(header.subarray(8, 16)), offset, length, payload };
+    return { flags: header.readUInt16BE(4), type, cookie: Buffer.from(header.subarray(8, 16)), offset, length, payload, releasePayload };
   }
 
   async #execute(request: ServerRequest): Promise<void> {
@@ -174,6 +182,9 @@ export class ServerSession {
         answer = errorAnswer(err);
       }
     }
+    // A failed device write may still be in progress below (a cancelled transfer): its payload is left to
+    // the garbage collector rather than lent again.
+    if (problem !== undefined || answer.errno === 0) request.releasePayload?.();
     this.#replies.send(request, answer);
   }
 

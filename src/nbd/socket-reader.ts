@@ -11,6 +11,8 @@ import { DisconnectedError } from '../errors.js';
 
 interface Waiter {
   readonly length: number;
+  /** Where the bytes go (`readInto`); without it they are returned as received or joined. */
+  readonly into: Buffer | undefined;
   readonly resolve: (data: Buffer) => void;
   readonly reject: (err: Error) => void;
 }
@@ -67,12 +69,24 @@ export class SocketReader {
 
   /** Resolves with exactly `length` bytes, or rejects with `DisconnectedError` if the peer closes first. */
   read(length: number): Promise<Buffer> {
+    return this.#read(length, undefined);
+  }
+
+  /**
+   * Fills `target` with the next `target.length` bytes (copied out of the received chunks), so that a
+   * payload lands in memory the caller reuses instead of a new buffer; rejects like `read`.
+   */
+  async readInto(target: Buffer): Promise<void> {
+    await this.#read(target.length, target);
+  }
+
+  #read(length: number, into: Buffer | undefined): Promise<Buffer> {
     if (this.#waiter) return Promise.reject(new Error('SocketReader: one read at a time'));
-    if (length === 0) return Promise.resolve(Buffer.alloc(0));
-    if (this.#buffered >= length) return Promise.resolve(this.#take(length));
+    if (length === 0) return Promise.resolve(into ?? Buffer.alloc(0));
+    if (this.#buffered >= length) return Promise.resolve(this.#take(length, into));
     if (this.#ended) return Promise.reject(this.#ended);
     return new Promise<Buffer>((resolve, reject) => {
-      this.#waiter = { length, resolve, reject };
+      this.#waiter = { length, into, resolve, reject };
       this.#socket.resume();
     });
   }
@@ -93,26 +107,26 @@ export class SocketReader {
     if (!waiter) return;
     if (this.#buffered >= waiter.length) {
       this.#waiter = undefined;
-      waiter.resolve(this.#take(waiter.length));
+      waiter.resolve(this.#take(waiter.length, waiter.into));
     } else if (this.#ended) {
       this.#waiter = undefined;
       waiter.reject(this.#ended);
     }
   }
 
-  #take(length: number): Buffer {
+  #take(length: number, into?: Buffer): Buffer {
     this.#buffered -= length;
     if (this.#buffered < this.#highWaterMark && this.#socket.isPaused()) this.#socket.resume();
     const first = this.#chunks[0] as Buffer;
-    if (first.length === length) {
+    if (into === undefined && first.length === length) {
       this.#chunks.shift();
       return first;
     }
-    if (first.length > length) {
+    if (into === undefined && first.length > length) {
       this.#chunks[0] = first.subarray(length);
       return first.subarray(0, length);
     }
-    const out = Buffer.allocUnsafe(length);
+    const out = into ?? Buffer.allocUnsafe(length);
     let filled = 0;
     while (filled < length) {
       const chunk = this.#chunks[0] as Buffer;

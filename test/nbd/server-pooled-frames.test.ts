@@ -1,7 +1,8 @@
 /**
- * Reads served from pooled reply frames (the device reads straight into the frame that is sent): replies
- * carry the right data even when the client reads them late, so that frames queued on the socket wait for
- * their write before being lent again; a failing read answers with its errno and the session goes on.
+ * Payloads in pooled frames. Reads: the device reads straight into the frame that is sent, and replies
+ * carry the right data even when the client reads them late, so frames queued on the socket wait for
+ * their write before being lent again. Writes: payloads are received into frames and lent again only
+ * after the device finished with them. A failing read answers with its errno and the session goes on.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -29,6 +30,18 @@ class FailingAt extends MemoryDevice {
   }
 }
 
+/** A memory device that looks at a write's payload only after a timer: a payload lent again too early shows. */
+class SlowWriter extends MemoryDevice {
+  constructor() {
+    super({ size: 16 * MiB });
+  }
+
+  protected override async doWrite(offset: number, data: Uint8Array): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    await super.doWrite(offset, data);
+  }
+}
+
 /** Reads one reply to a read: simple (header + data) or one structured chunk; returns cookie, errno, data. */
 async function readReply(client: RawNbdClient, structured: boolean, length: number): Promise<{ cookie: number; errno: number; data: Buffer }> {
   if (!structured) return client.simpleReply(length);
@@ -41,7 +54,7 @@ async function readReply(client: RawNbdClient, structured: boolean, length: numb
   return { cookie, errno: payload.readUInt32BE(0), data: Buffer.alloc(0) };
 }
 
-describe('nbd server: reads from pooled reply frames', () => {
+describe('nbd server: payloads in pooled frames', () => {
   for (const structured of [false, true]) {
     it(`sends the right data for 256 reads queued behind a client that reads late (${structured ? 'structured' : 'simple'} replies)`, async () => {
       const device = new MemoryDevice({ size: 16 * MiB });
@@ -68,6 +81,24 @@ describe('nbd server: reads from pooled reply frames', () => {
       }
     });
   }
+
+  it('applies 256 pipelined writes received into pooled frames, to a device that reads each payload late', async () => {
+    const device = new SlowWriter();
+    const { socketPath } = await startBlockrigServer(dir, `f${serial++}`, [{ name: 'disk', device }]);
+    const client = await RawNbdClient.handshake(socketPath);
+    try {
+      await client.go('disk');
+      const expected = randomBytes(256 * CHUNK);
+      for (let i = 0; i < 256; i++) {
+        const offset = ((i * 37) % 256) * CHUNK;
+        client.request(Command.Write, offset, CHUNK, { cookie: i + 1, payload: expected.subarray(offset, offset + CHUNK) });
+      }
+      for (let i = 0; i < 256; i++) expect((await client.simpleReply()).errno).toBe(0);
+      expect(Buffer.compare(device.store.read(0, 256 * CHUNK), expected)).toBe(0);
+    } finally {
+      client.close();
+    }
+  });
 
   it('answers a read the device fails with EIO and goes on serving reads', async () => {
     const device = new FailingAt(CHUNK);
