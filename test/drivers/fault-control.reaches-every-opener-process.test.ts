@@ -109,6 +109,15 @@ describe('fault control channel across processes', () => {
     expect(sockets().some((n) => n.startsWith(`${pid}-`))).toBe(false);
   });
 
+  it('every subcommand answers --help with examples', () => {
+    for (const sub of ['add', 'remove', 'clear', 'offline', 'online', 'status']) {
+      const help = runCli(['device', 'fault', sub, '--help']);
+      expect(help.status).toBe(0);
+      expect(help.stdout).toContain('Examples:');
+      expect(help.stdout).toContain(`blockrig device fault ${sub} /run/rig/d1`);
+    }
+  });
+
   it('bad commands get errors that name the problem', async () => {
     const none = runCli(['device', 'fault', 'add', control]);
     expect(none.status).toBe(2);
