@@ -83,6 +83,8 @@ export class Agent {
         cliPath: options.cliPath,
         meta: this.#cluster.meta,
         clock,
+        // The default driver pauses in the region; a custom command has no region to pause in.
+        pauseBy: this.#cluster.driverCommand === undefined ? 'region' : 'signal',
       });
     this.#transmitter = new Transmitter({
       link: this.#link,

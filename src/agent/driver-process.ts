@@ -18,6 +18,7 @@ import { HostRole } from '../metadata/host-record.js';
 import { MetadataRegion } from '../metadata/region.js';
 import { defaultTaskKinds } from '../tasks/kinds.js';
 import { cancelTask, submitTask, waitForTask, type Completion } from '../tasks/lifecycle.js';
+import { followPauseRequests } from './driver-pause.js';
 import { readPartitionProgress, type ProgressLine } from './driver-progress.js';
 import { mismatchLocations, planVolumeTask, type MismatchLocation, type VolumeTaskRequest } from './driver-volume-task.js';
 
@@ -41,6 +42,8 @@ export interface DriverTask {
   onProgress?: (progress: ProgressLine) => void;
   /** Interval of progress readings (default 500 ms). */
   progressMs?: number;
+  /** The agent's pause/resume requests for this task (`driver-pause.ts`), applied in the region. */
+  controlFile?: string;
 }
 
 /**
@@ -97,6 +100,7 @@ export async function runDriverTask(task: DriverTask): Promise<DriverCompletion>
     });
     const reporting = new AbortController();
     const report = task.onProgress === undefined ? undefined : reportProgress(session.region, submitted.taskId, task.onProgress, task.progressMs ?? 500, reporting.signal);
+    const pausing = task.controlFile === undefined ? undefined : followPauseRequests(session, submitted.taskId, task.controlFile, task.progressMs ?? 500, reporting.signal, (line) => process.stderr.write(`driver: ${line}\n`));
     try {
       const completion = await waitForTask(session, kinds, submitted.taskId, { signal: task.signal });
       // The final cells (with owners) go with the completion status, so a finished task still shows them.
@@ -110,6 +114,7 @@ export async function runDriverTask(task: DriverTask): Promise<DriverCompletion>
     } finally {
       reporting.abort();
       await report;
+      await pausing;
     }
   } finally {
     stopController.abort();

@@ -34,6 +34,7 @@ export async function readPartitionProgress(region: MetadataRegion, taskId: numb
     counts: { ...countStates(states) },
     partitionStates: states.map((s) => PARTITION_STATE_NAMES[s] ?? 'READY'),
     partitionOwners,
+    paused: found.task.paused === true,
   };
 }
 

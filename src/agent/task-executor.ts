@@ -190,11 +190,11 @@ export class TaskExecutor {
         this.#finish(task, { ok: false, exitCode: null, status: null, error: 'cancelled before its driver process started' });
         return;
       }
-      this.#d.runner.signal(task.driverPid, 'cancel');
+      this.#d.runner.control(task, 'cancel');
       if (!this.#watching.has(task.id)) this.#resume(task);
       return; // the watcher stores `cancelled` when the driver exits
     }
-    if (task.driverPid !== null) this.#d.runner.signal(task.driverPid, control);
+    this.#d.runner.control(task, control);
     const { change } = this.#d.store.updateTask(task.id, { state: control === 'pause' ? 'paused' : 'running', control: null }, this.#now(), this.#d.me);
     this.#d.stored([change]);
     if (!this.#watching.has(task.id)) this.#resume(task);

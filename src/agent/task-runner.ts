@@ -6,14 +6,18 @@
  * The driver runs under a small `sh` wrapper that is the leader of its own process group and writes the
  * driver's stdout, stderr and exit status to files in the cluster's data folder. So the driver outlives a
  * kill -9 of the agent that started it, and any agent of the cluster can later adopt it: wait for the
- * group leader to exit and read the completion status from the files. Cancel, pause and resume signal
- * the whole group (SIGTERM, SIGSTOP, SIGCONT).
+ * group leader to exit and read the completion status from the files. Cancel sends SIGTERM to the whole
+ * group. Pause and resume go to the region: the runner writes the wanted state to the task's control file
+ * (`driver-pause.ts`, named to the driver in `BLOCKRIG_CONTROL_FILE`), and the driver sets the task's
+ * paused flag, which controllers honour. A custom driver command (no region) is stopped and continued
+ * with SIGSTOP and SIGCONT of its group instead.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { TaskRecord } from '../wire/index.js';
+import { CONTROL_FILE_ENV, requestPause } from './driver-pause.js';
 import { lastProgressLine, type ProgressLine } from './driver-progress.js';
 
 /** Bytes read from the end of a driver's output for its newest progress line (1 MiB partitions of state). */
@@ -42,8 +46,11 @@ export interface TaskRunner {
   start(task: TaskRecord, attempt: number): StartedDriver;
   /** Waits for a driver process this agent did not start (after a takeover or a restart). */
   adopt(task: TaskRecord, attempt: number, pid: number): Promise<DriverOutcome>;
-  /** Sends an operator request to a running driver. */
-  signal(pid: number, control: 'cancel' | 'pause' | 'resume'): void;
+  /**
+   * Sends an operator request to a task's driver: cancel stops the running driver (`task.driverPid`);
+   * pause and resume also reach a driver not started yet (it reads the request when it starts).
+   */
+  control(task: TaskRecord, control: 'cancel' | 'pause' | 'resume'): void;
   /** The newest progress line a running driver printed for attempt `attempt`, or null (optional). */
   progress?(task: TaskRecord, attempt: number): ProgressLine | null;
 }
@@ -68,6 +75,8 @@ export interface ProcessTaskRunnerOptions {
   cliPath: string;
   meta: string | undefined;
   clock: Clock;
+  /** `region`: pause through the driver and the metadata region (the default driver); `signal`: SIGSTOP/SIGCONT. */
+  pauseBy: 'region' | 'signal';
 }
 
 /** Runs driver processes as real OS processes. */
@@ -103,7 +112,7 @@ export class ProcessTaskRunner implements TaskRunner {
     const child = spawn('/bin/sh', ['-c', script, 'blockrig-driver', ...this.commandFor(task)], {
       detached: true,
       stdio: 'ignore',
-      env: { ...process.env, BLOCKRIG_OUT: files.out, BLOCKRIG_ERR: files.err, BLOCKRIG_EXIT: files.exit, BLOCKRIG_TASK_ID: task.id },
+      env: { ...process.env, BLOCKRIG_OUT: files.out, BLOCKRIG_ERR: files.err, BLOCKRIG_EXIT: files.exit, BLOCKRIG_TASK_ID: task.id, [CONTROL_FILE_ENV]: this.#controlFile(task) },
     });
     const pid = child.pid ?? -1;
     const done = new Promise<DriverOutcome>((resolve) => {
@@ -120,11 +129,22 @@ export class ProcessTaskRunner implements TaskRunner {
     return this.#outcome(files);
   }
 
-  signal(pid: number, control: 'cancel' | 'pause' | 'resume'): void {
+  /** The task's control file: per task, not per attempt, so a restarted driver finds the last request. */
+  #controlFile(task: TaskRecord): string {
+    return join(this.#options.outputDir, `${task.id}.control`);
+  }
+
+  control(task: TaskRecord, control: 'cancel' | 'pause' | 'resume'): void {
+    if (control !== 'cancel' && this.#options.pauseBy === 'region') {
+      requestPause(this.#controlFile(task), control === 'pause');
+      return;
+    }
+    if (task.driverPid === null) return;
     const sig = control === 'cancel' ? 'SIGTERM' : control === 'pause' ? 'SIGSTOP' : 'SIGCONT';
     try {
-      process.kill(-pid, sig);
-      if (control === 'cancel') process.kill(-pid, 'SIGCONT');
+      process.kill(-task.driverPid, sig);
+      // A driver stopped by SIGSTOP must run to act on SIGTERM.
+      if (control === 'cancel') process.kill(-task.driverPid, 'SIGCONT');
     } catch {
       // Already gone: the outcome says how it ended.
     }

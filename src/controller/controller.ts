@@ -141,7 +141,8 @@ export class Controller {
     const tasks = await region.readTasks();
     for (const [slot, s] of tasks.entries()) {
       const task = s.value;
-      if (task === undefined || task.state !== TaskState.Active || !this.#o.kinds.has(task.spec.kind)) continue;
+      // A paused task gets no new claims (docs/coordination.md, "Pause"); its initiator can still finish it.
+      if (task === undefined || task.state !== TaskState.Active || task.paused === true || !this.#o.kinds.has(task.spec.kind)) continue;
       // Chunks seen complete stay complete (only their owner writes them, and it never undoes COMPLETE),
       // so they are not read again. The rest are scanned from a start staggered by our slot, a few at a
       // time, stopping at the first open chunk no live host claims: the cost of finding work stays flat as
@@ -224,7 +225,8 @@ export class Controller {
       if (clock.now() - lastTaskCheck >= interval) {
         lastTaskCheck = clock.now();
         const t = (await region.readTask(work.slot)).value;
-        if (t === undefined || t.taskId !== work.task.taskId || t.state !== TaskState.Active) break;
+        // Cancelled, replaced or paused: stop after the partition just done (recorded below, claim released).
+        if (t === undefined || t.taskId !== work.task.taskId || t.state !== TaskState.Active || t.paused === true) break;
       }
       const partition = rec.firstPartition + i;
       const offset = spec.offset + partition * spec.partitionSize;

@@ -9,7 +9,8 @@
  *    4 u32 state: 0 empty, 1 active, 2 finished, 3 failed, 4 cancelled
  *    8 u32 partitions                      20 u32 spec JSON length (S)
  *   12 u32 partitions per chunk            24 u32 outcome JSON length (O), 0 while active
- *   28 u32 reserved                        32 spec JSON (UTF-8), then the outcome JSON
+ *   28 u32 flags: bit 0 paused (0 in records written before it existed)
+ *   32 spec JSON (UTF-8), then the outcome JSON
  * Both JSON documents are validated with the zod schemas below when read; a record that fails is corrupt.
  */
 import { z } from 'zod';
@@ -71,7 +72,12 @@ export interface TaskRecord {
   chunks: number;
   spec: TaskSpec;
   outcome: TaskOutcome | undefined;
+  /** Paused by an operator: controllers claim none of its chunks and stop after their current partition. */
+  paused?: boolean;
 }
+
+/** Bit of the flags word (offset 28) that says the task is paused. */
+const FLAG_PAUSED = 1;
 
 /** Encodes a task record payload; throws `RangeError` when the JSON does not fit in one block. */
 export function encodeTaskRecord(t: TaskRecord): Buffer {
@@ -88,6 +94,7 @@ export function encodeTaskRecord(t: TaskRecord): Buffer {
   p.writeUInt32LE(t.chunks, 16);
   p.writeUInt32LE(spec.length, 20);
   p.writeUInt32LE(outcome.length, 24);
+  p.writeUInt32LE(t.paused === true ? FLAG_PAUSED : 0, 28);
   spec.copy(p, 32);
   outcome.copy(p, 32 + spec.length);
   return p;
@@ -112,6 +119,7 @@ export function decodeTaskRecord(p: Buffer): TaskRecord | string {
       chunks: p.readUInt32LE(16),
       spec,
       outcome,
+      ...((p.readUInt32LE(28) & FLAG_PAUSED) !== 0 ? { paused: true } : {}),
     };
     if (record.chunkPartitions === 0 || record.chunks !== Math.ceil(record.partitions / record.chunkPartitions)) {
       return `task ${hexId(record.taskId)}: ${record.partitions} partitions in chunks of ${record.chunkPartitions} do not make ${record.chunks} chunks`;

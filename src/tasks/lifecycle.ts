@@ -208,8 +208,12 @@ export async function finalizeTask(session: HostSession, kinds: TaskKindRegistry
   return r ?? { performed: false, why: 'busy' };
 }
 
-/** Cancels an active task; controllers stop its partitions at their next check. */
-export async function cancelTask(session: HostSession, taskId: number): Promise<TaskOutcome> {
+/**
+ * Rewrites an active task's record under the claim on it: `change` gets the record as re-read under the
+ * claim and returns the new one plus what to answer. Retries while other hosts hold the claim or the
+ * device fails; `ConflictError` when the task is not active.
+ */
+async function updateActiveTask<T>(session: HostSession, taskId: number, what: string, change: (task: TaskRecord) => { next: TaskRecord; answer: T }): Promise<T> {
   const region = session.region;
   for (let attempt = 0; attempt < 20; attempt++) {
     let found: Awaited<ReturnType<typeof findTask>>;
@@ -220,22 +224,44 @@ export async function cancelTask(session: HostSession, taskId: number): Promise<
       await session.clock.sleep(session.timing.heartbeatIntervalMs);
       continue;
     }
-    if (found.task.state !== TaskState.Active) throw new ConflictError(`task ${hexId(taskId)} is already ${['empty', 'active', 'finished', 'failed', 'cancelled'][found.task.state]}; only active tasks can be cancelled`);
+    if (found.task.state !== TaskState.Active) throw new ConflictError(`task ${hexId(taskId)} is already ${['empty', 'active', 'finished', 'failed', 'cancelled'][found.task.state]}; only active tasks can be ${what}`);
     const r = await underTaskClaim(session, found.slot, taskId, async () => {
       const now = await region.readTask(found.slot);
       const task = now.value;
       if (task === undefined || task.taskId !== taskId || task.state !== TaskState.Active) return undefined;
-      const outcome: TaskOutcome = { status: 'cancelled', by: session.slot, byIncarnation: session.incarnation, byInitiator: false, at: session.clock.wallTime(), result: {}, actions: ['cancelled on request'], failedPartitions: 0 };
-      await session.guard('writing the task record', () => region.writeTask(found.slot, { ...task, state: TaskState.Cancelled, outcome }, now.pingPong.sequence + 1, session));
-      return outcome;
+      const { next, answer } = change(task);
+      await session.guard('writing the task record', () => region.writeTask(found.slot, next, now.pingPong.sequence + 1, session));
+      return { answer };
     }).catch((err: unknown) => {
       if (isTransient(err)) return undefined;
       throw err;
     });
-    if (r !== undefined) return r;
+    if (r !== undefined) return r.answer;
     await session.clock.sleep(session.timing.heartbeatIntervalMs * (0.5 + session.random()));
   }
-  throw new ConflictError(`could not cancel task ${hexId(taskId)}: its record stayed claimed by other hosts; try again`);
+  throw new ConflictError(`could not get task ${hexId(taskId)} ${what}: its record stayed claimed by other hosts; try again`);
+}
+
+/** Cancels an active task; controllers stop its partitions at their next check. */
+export async function cancelTask(session: HostSession, taskId: number): Promise<TaskOutcome> {
+  return updateActiveTask(session, taskId, 'cancelled', (task) => {
+    const outcome: TaskOutcome = { status: 'cancelled', by: session.slot, byIncarnation: session.incarnation, byInitiator: false, at: session.clock.wallTime(), result: {}, actions: ['cancelled on request'], failedPartitions: 0 };
+    return { next: { ...task, state: TaskState.Cancelled, outcome }, answer: outcome };
+  });
+}
+
+/**
+ * Pauses (or resumes) an active task in the region: a flag in its record that controllers honour. They
+ * claim none of its chunks while it is set and stop a chunk they run after the partition they are on
+ * (recording it and releasing the claim); their heartbeats go on, so nothing is reclaimed. Resolves with
+ * the record as written.
+ */
+export async function pauseTask(session: HostSession, taskId: number, paused: boolean): Promise<TaskRecord> {
+  return updateActiveTask(session, taskId, paused ? 'paused' : 'resumed', (task) => {
+    const { paused: _old, ...rest } = task;
+    const next: TaskRecord = paused ? { ...rest, paused: true } : rest;
+    return { next, answer: next };
+  });
 }
 
 /** Options of `waitForTask`. */

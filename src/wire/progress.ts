@@ -24,6 +24,8 @@ export const TaskProgressSchema = z.looseObject({
   partitionStates: z.array(z.enum(PARTITION_STATE_LABELS)).optional(),
   /** Controller (host slot or id) owning each partition's chunk, when reported. */
   partitionOwners: z.array(z.union([z.string(), z.number(), z.null()])).optional(),
+  /** True while the task is paused in the metadata region (its controllers claim nothing of it). */
+  paused: z.boolean().optional(),
 });
 /** Progress fields of a task. */
 export type TaskProgress = z.infer<typeof TaskProgressSchema>;

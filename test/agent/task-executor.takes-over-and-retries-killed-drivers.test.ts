@@ -32,7 +32,7 @@ class ScriptedRunner implements TaskRunner {
     this.adopted.push(pid);
     return Promise.resolve(this.outcomes.shift() ?? ok);
   }
-  signal(): void {}
+  control(): void {}
 }
 
 function executor(name: string, runner: TaskRunner, me: Executor): { store: ClusterStore; exec: TaskExecutor } {

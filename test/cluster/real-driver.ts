@@ -26,8 +26,8 @@ export interface RealDriverCluster {
   fillArgs: { target: string; partitions: number };
 }
 
-/** Formats a metadata region and starts the slow nbdkit target of cluster `id` in `dir`. */
-export async function realDriverCluster(dir: string, id: string): Promise<RealDriverCluster> {
+/** Formats a metadata region and starts the slow nbdkit target of cluster `id` in `dir` (`writeDelayMs` per 1 MiB write). */
+export async function realDriverCluster(dir: string, id: string, writeDelayMs = 40): Promise<RealDriverCluster> {
   requireCommand('nbdkit', 'nbdkit');
   const meta = join(dir, `${id}-meta.img`);
   writeFileSync(meta, '');
@@ -36,7 +36,7 @@ export async function realDriverCluster(dir: string, id: string): Promise<RealDr
   await formatRegion(device, { force: true, timing: { heartbeatIntervalMs: 200 } });
   await device.close();
   const socket = join(dir, `${id}-target.sock`);
-  startProcess('nbdkit', ['-f', '-U', socket, '--exit-with-parent', '--filter=delay', 'memory', `${SLOW_FILL_PARTITIONS}M`, 'delay-write=40ms']);
+  startProcess('nbdkit', ['-f', '-U', socket, '--exit-with-parent', '--filter=delay', 'memory', `${SLOW_FILL_PARTITIONS}M`, `delay-write=${writeDelayMs}ms`]);
   await waitForSocket(socket, `the nbdkit target of ${id}`);
   const target = `nbd+unix:///?socket=${socket}`;
   return { meta, target, fillArgs: { target, partitions: SLOW_FILL_PARTITIONS } };
@@ -55,17 +55,34 @@ export async function waitForProgress(server: ServerHandle, taskId: string): Pro
   await waitFor(async () => (((await server.task(taskId))?.result as DriverResult | null)?.counts?.complete ?? 0) > 0, 30_000, `task ${taskId} to show progress on ${server.id}`);
 }
 
-/** The region's tasks: id, state and whether the initiator (the driver) performed the completion. */
-export async function regionTasks(meta: string): Promise<{ id: string; state: string; kind: string; byInitiator: boolean | undefined }[]> {
+/** Runs `read` on the region of `meta`, opened read-only. */
+async function withRegion<T>(meta: string, read: (region: MetadataRegion) => Promise<T>): Promise<T> {
   const device = await openDevice(meta, { readOnly: true });
   try {
-    const region = await MetadataRegion.open(device);
-    return (await region.readTasks()).flatMap((s) =>
-      s.value === undefined || s.value.state === 0 ? [] : [{ id: hexId(s.value.taskId), state: TASK_STATE_NAMES[s.value.state] ?? 'unknown', kind: s.value.spec.kind, byInitiator: s.value.outcome?.byInitiator }],
-    );
+    return await read(await MetadataRegion.open(device));
   } finally {
     await device.close();
   }
+}
+
+/** The region's tasks: id, state, paused, and whether the initiator (the driver) performed the completion. */
+export async function regionTasks(meta: string): Promise<{ id: string; state: string; kind: string; paused: boolean; byInitiator: boolean | undefined }[]> {
+  return withRegion(meta, async (region) =>
+    (await region.readTasks()).flatMap((s) =>
+      s.value === undefined || s.value.state === 0
+        ? []
+        : [{ id: hexId(s.value.taskId), state: TASK_STATE_NAMES[s.value.state] ?? 'unknown', kind: s.value.spec.kind, paused: s.value.paused === true, byInitiator: s.value.outcome?.byInitiator }],
+    ),
+  );
+}
+
+/** The region's occupied host slots: pid, state (2 live), heartbeat counter and the task id claimed, if any. */
+export async function regionHosts(meta: string): Promise<{ slot: number; pid: number; state: number; heartbeat: number; claimedTask: string | null }[]> {
+  return withRegion(meta, async (region) =>
+    (await region.readHosts()).flatMap((s, slot) =>
+      s.value === undefined || s.value.state === 0 ? [] : [{ slot, pid: s.value.pid, state: s.value.state, heartbeat: s.value.heartbeat, claimedTask: s.value.claim === undefined ? null : hexId(s.value.claim.taskId) }],
+    ),
+  );
 }
 
 /**

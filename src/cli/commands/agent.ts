@@ -12,6 +12,7 @@ import { parseAt, TaskKindSchema, VOLUME_TASK_KINDS } from '../../wire/index.js'
 import { action, type CommandModule } from '../command.js';
 import { untilSignal } from './server.js';
 import { stopWithParent } from '../../cluster/exit-with-parent.js';
+import { CONTROL_FILE_ENV } from '../../agent/driver-pause.js';
 
 const AgentArgs = z.object({
   config: z.string().min(1),
@@ -126,6 +127,8 @@ export const driverCommands: CommandModule = (program) => {
             : {}),
           runPartitions: args.runPartitions === true,
           signal: stop.signal,
+          // Set by the agent that started this driver: where it writes pause/resume requests.
+          ...(process.env[CONTROL_FILE_ENV] === undefined ? {} : { controlFile: process.env[CONTROL_FILE_ENV] }),
           ...(args.json === true ? { onProgress: (p: ProgressLine) => void process.stdout.write(`${JSON.stringify(p)}\n`), progressMs: args.progressMs } : {}),
         });
         if (args.json === true) process.stdout.write(`${JSON.stringify(completion)}\n`);
