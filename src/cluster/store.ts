@@ -160,6 +160,8 @@ export class ClusterStore {
       const prev = this.#db.prepare('SELECT errors, unavailable, last_error_at FROM io_reports WHERE device = ? AND reporter = ?').get(name, report.reporter) as
         | { errors: number; unavailable: number; last_error_at: number }
         | undefined;
+      // Agents fold every host record on every read: only a report that moved is written (no fsync otherwise).
+      if (prev !== undefined && prev.errors === report.errors && prev.unavailable === (report.unavailable ? 1 : 0)) return null;
       const newErrors = Math.max(0, report.errors - (prev?.errors ?? 0));
       this.#db
         .prepare('INSERT INTO io_reports (device, reporter, errors, unavailable, last_error_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(device, reporter) DO UPDATE SET errors = excluded.errors, unavailable = excluded.unavailable, last_error_at = excluded.last_error_at')

@@ -58,8 +58,8 @@ async function expectHeldStill(id: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  // 150 ms per partition: two controllers take seconds, time enough to pause mid-task from a CLI.
-  c1 = await realDriverCluster(dir, 'c1', 150);
+  // 250 ms per partition: two controllers take 8 s, time enough to pause mid-task from a CLI.
+  c1 = await realDriverCluster(dir, 'c1', 250);
   const config = writeRig(dir, { servers: [{ id: 'A' }, { id: 'B' }], clusters: [{ id: 'c1', meta: c1.meta, controllers: 2, devices: [{ name: 'target', uri: c1.target }] }] });
   [serverA, serverB] = await Promise.all([startServer(config, 'A'), startServer(config, 'B')]);
   up = await clusterUp(config, 'c1', 2);
