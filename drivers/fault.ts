@@ -19,6 +19,7 @@ import { ActiveRule, parseFaultRule, type FaultOp, type FaultRule, type FaultRul
 import { seededRandom } from '../src/random.js';
 import type { DriverDescriptor } from './registry.js';
 import type { BlockDevice, OpenOptions, ReadOptions } from './types.js';
+import { splitFaultUri } from './fault-uri.js';
 import type { DeviceUri } from './uri.js';
 import { CancelledError, DeviceIoError, DeviceUnavailableError, InvalidArgumentError, InvalidUriError } from '../src/errors.js';
 import type { Clock } from '../src/clock.js';
@@ -283,33 +284,6 @@ export class FaultDevice extends BlockDeviceBase implements FaultControlTarget {
 /** Wraps `inner` in a fault device. */
 export function createFaultDevice(inner: BlockDevice, options: FaultDeviceOptions = {}): FaultDevice {
   return new FaultDevice(inner, options);
-}
-
-/**
- * Splits the fault driver's own `fault-*` parameters off the inner URI's query: `fault-control`, `fault-seed`.
- * Any other `fault-` parameter is an error, so a typo is not passed silently to the inner driver.
- */
-export function splitFaultUri(text: string): { inner: string; control: string | undefined; seed: number | undefined } {
-  const innerText = text.slice(text.indexOf(':') + 1);
-  const q = innerText.lastIndexOf('?');
-  if (q < 0) return { inner: innerText, control: undefined, seed: undefined };
-  const params = new URLSearchParams(innerText.slice(q + 1));
-  const rest = new URLSearchParams();
-  let control: string | undefined;
-  let seed: number | undefined;
-  for (const [name, value] of params) {
-    if (name === 'fault-control') {
-      if (value === '') throw new InvalidUriError(text, 'fault-control needs a folder, as in fault-control=/run/rig/d1');
-      control = value;
-    } else if (name === 'fault-seed') {
-      if (!/^\d+$/.test(value)) throw new InvalidUriError(text, `fault-seed=${value} must be a non-negative integer`);
-      seed = Number(value) >>> 0;
-    } else if (name.startsWith('fault-')) {
-      throw new InvalidUriError(text, `unknown fault driver parameter ${name}: the fault driver takes fault-control=DIR and fault-seed=N`);
-    } else rest.append(name, value);
-  }
-  const query = rest.toString();
-  return { inner: innerText.slice(0, q) + (query === '' ? '' : `?${query}`), control, seed };
 }
 
 async function openFault(uri: DeviceUri, options: FaultOpenOptions, openInner: (uri: string, options?: OpenOptions) => Promise<BlockDevice>): Promise<BlockDevice> {

@@ -11,7 +11,6 @@
  * a claimed chunk for a peer to reclaim, however fast the task runs; `reclaimed` counts the chunks of the
  * submitted tasks claimed by more than one controller incarnation (from the audit files).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlockDevice } from '../../drivers/types.js';
 import type { Clock } from '../../src/clock.js';
@@ -19,6 +18,7 @@ import type { AuditRecord } from '../../src/controller/events.js';
 import { dumpRegion } from '../../src/metadata/inspect.js';
 import { MetadataRegion } from '../../src/metadata/region.js';
 import type { ProcessSupervisor, RigProcess } from '../rig/processes.js';
+import { claimsHeld, readAudit, reclaimedChunks } from './audit.js';
 
 /** A controller's life. */
 export type ControllerState = 'running' | 'paused' | 'killed';
@@ -98,15 +98,7 @@ export class ControllerFleet implements TaskControl {
 
   /** Chunks of the submitted tasks claimed by more than one controller incarnation. */
   get reclaimed(): number {
-    const holders = new Map<string, Set<string>>();
-    for (const r of this.#audit()) {
-      if (r.type !== 'claimed') continue;
-      const key = `${r.taskId}/${r.chunk}`;
-      const set = holders.get(key) ?? new Set<string>();
-      set.add(`${r.controller}/${r.incarnation}`);
-      holders.set(key, set);
-    }
-    return [...holders.values()].filter((s) => s.size > 1).length;
+    return reclaimedChunks(this.#audit());
   }
 
   onProgress(listener: () => void): () => void {
@@ -221,30 +213,12 @@ export class ControllerFleet implements TaskControl {
   }
 
   #audit(only?: number): AuditRecord[] {
-    return this.#procs.flatMap((_, id) => {
-      const f = this.#auditFile(id);
-      if ((only !== undefined && only !== id) || !existsSync(f)) return [];
-      return readFileSync(f, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .flatMap((l) => {
-          try {
-            return [JSON.parse(l) as AuditRecord];
-          } catch {
-            return []; // a line cut by SIGKILL
-          }
-        });
-    });
+    return this.#procs.flatMap((_, id) => (only === undefined || only === id ? readAudit(this.#auditFile(id)) : []));
   }
 
   /** True when controller `id` holds a claim on the current task (claimed, not yet released). */
   #holdsClaim(id: number): boolean {
-    const held = new Set<number>();
-    for (const r of this.#audit(id)) {
-      if (r.type === 'claimed' && r.taskId === this.#taskId) held.add(r.chunk);
-      if (r.type === 'released' && r.taskId === this.#taskId) held.delete(r.chunk);
-    }
-    return held.size > 0;
+    return this.#taskId !== undefined && claimsHeld(this.#audit(id), this.#taskId) > 0;
   }
 
   #event(controller: number, what: ControllerEvent['what'], detail?: string): void {
