@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { openDevice } from '../drivers/index.js';
 import { MissingDependencyError } from '../src/errors.js';
-import { Tgtd } from '../test/iscsi/tgtd.js';
+import { Tgtd } from '../src/iscsi/tgtd-target.js';
 import type { BenchContext, BenchRow, Benchmark } from './harness.js';
 
 const MiB = 1024 * 1024;

@@ -18,7 +18,7 @@ import { parseIscsiUri } from '../../src/iscsi/uri.js';
 import { systemClock } from '../../src/clock.js';
 import { requireCommand } from '../support/requirements.js';
 import { waitFor } from '../support/processes.js';
-import type { Tgtd } from './tgtd.js';
+import type { Tgtd } from '../../src/iscsi/tgtd-target.js';
 import { useTgtd } from './use-tgtd.js';
 
 const IQN = 'iqn.2026-01.dev.blockrig:initiator';

@@ -1,7 +1,7 @@
-/** Ties a tgtd (`tgtd.ts`) to a vitest file: started before its tests, stopped after them, even on failure. */
+/** Ties a tgtd (`src/iscsi/tgtd-target.ts`) to a vitest file: started before its tests, stopped after them, even on failure. */
 import { afterAll, beforeAll } from 'vitest';
 import { tempDir } from '../support/temp.js';
-import { Tgtd, type TgtdTargetSpec } from './tgtd.js';
+import { Tgtd, type TgtdTargetSpec } from '../../src/iscsi/tgtd-target.js';
 
 /** Starts a tgtd with `targets` before the file's tests; returns a getter for it. */
 export function useTgtd(targets: readonly TgtdTargetSpec[]): () => Tgtd {

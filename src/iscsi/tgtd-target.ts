@@ -1,18 +1,20 @@
 /**
- * A tgtd (Debian `tgt`) of our own: started on a free iSCSI port and its own control port, so that several
- * test files, benchmarks and other engineers' tgtd instances never meet; targets with LUNs on sparse files in
- * a folder; teardown with `tgtadm --op delete` of its targets, then SIGKILL of the pid we started (tgtd in
- * the foreground ignores SIGTERM). `crash()` and `start()` again simulate a target restart on one portal.
+ * A tgtd (Debian `tgt`) of our own, the iSCSI target blockrig's tests, benchmarks and rigs run against:
+ * started on a free iSCSI port and its own control port, so that several test files, benchmarks, rigs and
+ * other users' tgtd instances never meet; targets with LUNs on sparse files in a folder; teardown with
+ * `tgtadm --op delete` of its targets, then SIGKILL of the pid we started (tgtd in the foreground ignores
+ * SIGTERM). `crash()` and `start()` again simulate a target restart on one portal.
  *
- * Free of vitest, so benchmarks and HIL scenarios can use it; test files use `useTgtd()` (use-tgtd.ts),
- * which ties its life to the file.
+ * Product code (no test framework): the tests' `useTgtd()` (test/iscsi/use-tgtd.ts) ties one to a test
+ * file's life, `bench/iscsi.bench.ts` starts one per run. Needs root and the `tgt` package; without them
+ * `launch()` fails with `BLOCKRIG_E_PERMISSION` or `BLOCKRIG_E_MISSING_DEPENDENCY` naming what to do.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
-import { requireCommand, requireRoot } from '../support/requirements.js';
+import { MissingDependencyError, PermissionError } from '../errors.js';
 
 /** One LUN to create. */
 export interface TgtdLunSpec {
@@ -36,7 +38,7 @@ export interface TgtdTargetSpec {
 
 const CONTROL_DIR = '/var/run/tgtd';
 
-/** A tgtd process of this test file. */
+/** A tgtd process we started, with the targets we created on it. */
 export class Tgtd {
   #process: ChildProcess | undefined;
   #stderr = '';
@@ -50,9 +52,8 @@ export class Tgtd {
 
   /** Starts tgtd on a free port. The caller stops it (`stop()`). */
   static async launch(dir: string): Promise<Tgtd> {
-    requireRoot('tgtd');
-    requireCommand('tgtd', 'tgt');
-    requireCommand('tgtadm', 'tgt');
+    if (process.getuid?.() !== 0) throw new PermissionError('tgtd needs root (it opens /var/run/tgtd and binds its portal): run as root');
+    for (const command of ['tgtd', 'tgtadm']) findProgram(command, 'tgt');
     for (let attempt = 0; ; attempt++) {
       const tgtd = new Tgtd(dir, await freePort(), freeControlPort());
       try {
@@ -151,6 +152,14 @@ export class Tgtd {
   #removeControlFiles(): void {
     for (const suffix of ['', '.lock']) rmSync(join(CONTROL_DIR, `socket.${this.controlPort}${suffix}`), { force: true });
   }
+}
+
+/** The path of `command` on PATH (or in /usr/sbin, /sbin, where tgt installs); `MissingDependencyError` when absent. */
+function findProgram(command: string, debianPackage: string): string {
+  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
+    if (dir !== '' && existsSync(join(dir, command))) return join(dir, command);
+  }
+  throw new MissingDependencyError(`the program "${command}"`, debianPackage);
 }
 
 /** A TCP port nobody listens on right now. */
