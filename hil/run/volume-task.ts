@@ -50,7 +50,7 @@ export interface ServedVolume {
   readonly fleet: ControllerFleet;
 }
 
-/** The metadata image: the region for the controllers, the volume table at its end. */
+/** The metadata image: the controllers' region, which holds the volume table too. */
 const META_BYTES = 16 * 1024 * 1024;
 
 /** Steps 1 to 3 of the module comment; everything is registered for teardown as it comes up. */
