@@ -91,14 +91,18 @@ export function mulInPlace(buf: Uint8Array, c: number): void {
  * so each byte costs one doubling.
  */
 export function computeSyndromes(data: readonly Uint8Array[], length: number): { p: Buffer; q: Buffer } {
-  const p = Buffer.alloc(length);
-  const q = Buffer.alloc(length);
-  const words = length % 4 === 0 && data.every((d) => d.byteOffset % 4 === 0) ? length >>> 2 : 0;
+  const words = length % 4 === 0 && data.length > 0 && data.every((d) => d.byteOffset % 4 === 0) ? length >>> 2 : 0;
   if (words > 0) {
+    // Horner from the last chunk, which starts both P and Q (no zero-filled buffers, no first pass over them).
+    const last = data[data.length - 1] as Uint8Array;
+    const p = Buffer.allocUnsafe(length);
+    const q = Buffer.allocUnsafe(length);
+    p.set(last.subarray(0, length));
+    q.set(last.subarray(0, length));
     // Four bytes at a time, as the kernel's int raid6 code does: doubling a byte is a shift plus 0x1d
     // where its top bit was set, and (w >>> 7) & 0x01010101 picks those bits out without carries between bytes.
     const q32 = new Int32Array(q.buffer, q.byteOffset, words);
-    for (let j = data.length - 1; j >= 0; j--) {
+    for (let j = data.length - 2; j >= 0; j--) {
       const d = data[j] as Uint8Array;
       xorInto(p, d);
       const d32 = new Int32Array(d.buffer, d.byteOffset, words);
@@ -109,6 +113,8 @@ export function computeSyndromes(data: readonly Uint8Array[], length: number): {
     }
     return { p, q };
   }
+  const p = Buffer.alloc(length);
+  const q = Buffer.alloc(length);
   const double = PRODUCTS[2] as Uint8Array;
   for (let j = data.length - 1; j >= 0; j--) {
     const d = data[j] as Uint8Array;
@@ -120,8 +126,11 @@ export function computeSyndromes(data: readonly Uint8Array[], length: number): {
 
 /** P alone: the XOR of the data blocks (raid5's parity). */
 export function computeParity(data: readonly Uint8Array[], length: number): Buffer {
-  const p = Buffer.alloc(length);
-  for (const d of data) xorInto(p, d);
+  const first = data[0];
+  if (first === undefined) return Buffer.alloc(length);
+  const p = Buffer.allocUnsafe(length);
+  p.set(first.subarray(0, length));
+  for (let j = 1; j < data.length; j++) xorInto(p, data[j] as Uint8Array);
   return p;
 }
 

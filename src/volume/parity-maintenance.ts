@@ -11,10 +11,11 @@
  * rewrites P, as md does. raid6 locates a single corrupted chunk per block from the two syndromes
  * (dQ = g^z·dP names data chunk z, as md's raid6check does) and repairs exactly that chunk.
  */
-import { CancelledError, ConflictError, TaskFailedError } from '../errors.js';
-import { locateSingleDataError } from './gf256.js';
+import { ConflictError, TaskFailedError } from '../errors.js';
+import { computeSyndromes, locateSingleDataError, xorInto } from './gf256.js';
 import { type Mismatch, type MismatchKind, type RebuildOptions, type RebuildResult, type ScrubOptions, type ScrubResult } from './maintenance.js';
 import { MemberState } from './member.js';
+import { pipelineRows } from './row-pipeline.js';
 import { chunkOf, decodeStripe, encodeStripe, type StripeSpan } from './stripe-codec.js';
 import { Volume, type VolumeOptions } from './volume.js';
 
@@ -57,19 +58,23 @@ export abstract class ParityMaintenance extends Volume {
     if (member.state !== MemberState.Rebuilding) throw new ConflictError(`member ${index} of volume ${this.name} is ${member.state}, not rebuilding`, { details: { member: index } });
     const device = member.device;
     const unreadable: { offset: number; length: number }[] = [];
-    const batch = Math.max(1, Math.floor(BATCH_BYTES / this.layout.chunkSize));
-    for (let b = start; b < end; b += batch) {
-      if (options.signal?.aborted === true) throw new CancelledError(`rebuild of member ${index} of volume ${this.name} cancelled at row ${b}`);
-      const e = Math.min(end, b + batch);
-      await this.lock.with(b, e, async () => {
-        if (await this.#rebuildBatch(index, b, e, options.verify === true)) return;
-        await Promise.all(Array.from({ length: e - b }, (_, k) => this.#rebuildRow(index, b + k, unreadable, options.verify === true)));
-      });
-      if (this.member(index).state === MemberState.Failed || this.member(index).device !== device) {
-        throw new TaskFailedError(`rebuild of member ${index} of volume ${this.name} stopped at row ${b}: the new member failed (${member.reason ?? 'unknown'})`, { details: { member: index, row: b } });
-      }
-      this.markRebuilt(index, b, e);
-    }
+    const verify = options.verify === true;
+    await pipelineRows(start, end, {
+      lock: this.lock,
+      batch: Math.max(1, Math.floor(BATCH_BYTES / this.layout.chunkSize)),
+      signal: options.signal,
+      what: `rebuild of member ${index} of volume ${this.name}`,
+      load: (b, e) => this.#readBatch(b, e, new Set([index])),
+      work: async (b, e, sources) => {
+        if (!(await this.#rebuildBatch(index, b, e, verify, sources))) {
+          await Promise.all(Array.from({ length: e - b }, (_, k) => this.#rebuildRow(index, b + k, unreadable, verify)));
+        }
+        if (this.member(index).state === MemberState.Failed || this.member(index).device !== device) {
+          throw new TaskFailedError(`rebuild of member ${index} of volume ${this.name} stopped at row ${b}: the new member failed (${member.reason ?? 'unknown'})`, { details: { member: index, row: b } });
+        }
+        this.markRebuilt(index, b, e);
+      },
+    });
     unreadable.sort((x, y) => x.offset - y.offset);
     return { member: index, rowsRebuilt: end - start, bytesWritten: (end - start) * this.layout.chunkSize, unreadable };
   }
@@ -127,13 +132,13 @@ export abstract class ParityMaintenance extends Volume {
   }
 
   /** Rebuilds rows [start, end) of member `index` from one batch read; false when the row path must do it. */
-  async #rebuildBatch(index: number, start: number, end: number, verify: boolean): Promise<boolean> {
+  async #rebuildBatch(index: number, start: number, end: number, verify: boolean, sources: (Buffer | undefined)[] | undefined): Promise<boolean> {
     const chunk = this.layout.chunkSize;
     const skip = new Set([index]);
-    const sources = await this.#readBatch(start, end, skip);
     if (sources === undefined) return false;
-    const out = Buffer.allocUnsafe((end - start) * chunk);
-    for (let row = start; row < end; row++) {
+    const fast = this.#reconstructFromAll(index, start, end, sources);
+    const out = fast ?? Buffer.allocUnsafe((end - start) * chunk);
+    for (let row = start; row < end && fast === undefined; row++) {
       const k = row - start;
       const map = this.layout.rowMap(row);
       const span = decodeStripe(this.layout, map, sources.map((x) => x?.subarray(k * chunk, (k + 1) * chunk)), chunk);
@@ -147,17 +152,57 @@ export abstract class ParityMaintenance extends Volume {
     return again !== undefined && again.every((x, i) => (x === undefined ? sources[i] === undefined : sources[i]?.equals(x) === true));
   }
 
+  /**
+   * Member `index`'s rows [start, end) when every other member was read (`sources`), without decoding
+   * stripes: in raid5 the missing chunk of a row, data or P, is the XOR of the row's other chunks, so the
+   * whole batch is one XOR of the survivors' batches; in raid6 it is the XOR of the others but Q, except
+   * in rows where the missing chunk is Q, which is recomputed from the data. Undefined when a survivor is
+   * missing (the stripe decoder handles that).
+   */
+  #reconstructFromAll(index: number, start: number, end: number, sources: readonly (Buffer | undefined)[]): Buffer | undefined {
+    const others = sources.flatMap((x, i) => (i === index ? [] : [x]));
+    if (others.some((x) => x === undefined)) return undefined;
+    const chunk = this.layout.chunkSize;
+    const out = Buffer.allocUnsafe((end - start) * chunk);
+    if (this.layout.parityChunks === 1) {
+      xorAll(out, others as Buffer[]);
+      return out;
+    }
+    for (let row = start; row < end; row++) {
+      const map = this.layout.rowMap(row);
+      const k = row - start;
+      const rowOf = (m: number): Buffer => (sources[m] as Buffer).subarray(k * chunk, (k + 1) * chunk);
+      const dst = out.subarray(k * chunk, (k + 1) * chunk);
+      if (index === map.q) computeSyndromes(map.data.map(rowOf), chunk).q.copy(dst);
+      else xorAll(dst, this.members.flatMap((m) => (m.index === index || m.index === map.q ? [] : [rowOf(m.index)])));
+    }
+    return out;
+  }
+
+  /** raid5: true when the XOR of every member over rows [start, end) is zero (P matches the data everywhere). */
+  #parityHolds(chunks: readonly (Buffer | undefined)[]): boolean {
+    if (this.layout.parityChunks !== 1 || chunks.some((c) => c === undefined)) return false;
+    const acc = Buffer.allocUnsafe((chunks[0] as Buffer).length);
+    xorAll(acc, chunks as Buffer[]);
+    return isZero(acc);
+  }
+
   async scrubRows(start: number, end: number, options: ScrubOptions = {}): Promise<ScrubResult> {
     this.checkRows(start, end);
     const mismatches: Mismatch[] = [];
     let checked = 0;
     let skipped = 0;
-    const batch = Math.max(1, Math.floor(BATCH_BYTES / this.layout.chunkSize));
-    for (let b = start; b < end; b += batch) {
-      if (options.signal?.aborted === true) throw new CancelledError(`scrub of volume ${this.name} cancelled at row ${b}`);
-      const e = Math.min(end, b + batch);
-      await this.lock.with(b, e, async () => {
-        const batchRead = await this.#readBatch(b, e, new Set());
+    await pipelineRows(start, end, {
+      lock: this.lock,
+      batch: Math.max(1, Math.floor(BATCH_BYTES / this.layout.chunkSize)),
+      signal: options.signal,
+      what: `scrub of volume ${this.name}`,
+      load: (b, e) => this.#readBatch(b, e, new Set()),
+      work: async (b, e, batchRead) => {
+        if (batchRead !== undefined && this.#parityHolds(batchRead)) {
+          checked += e - b;
+          return;
+        }
         for (let row = b; row < e; row++) {
           const k = row - b;
           const found =
@@ -170,8 +215,8 @@ export abstract class ParityMaintenance extends Volume {
             mismatches.push(...found);
           }
         }
-      });
-    }
+      },
+    });
     return {
       rowsChecked: checked,
       rowsSkipped: skipped,
@@ -200,6 +245,7 @@ export abstract class ParityMaintenance extends Volume {
     const p = chunks[map.p as number] as Buffer;
     const q = map.q === undefined ? undefined : chunks[map.q];
     const expected = encodeStripe(layout, data, chunk);
+    if (expected.p.equals(p) && (q === undefined || expected.q?.equals(q) === true)) return [];
     const bs = this.logicalBlockSize;
     const differs = (a: Buffer, b: Buffer, blk: number): boolean => a.compare(b, blk * bs, (blk + 1) * bs, blk * bs, (blk + 1) * bs) !== 0;
     const classify = (blk: number): string => {
@@ -239,6 +285,28 @@ export abstract class ParityMaintenance extends Volume {
     }
     return found;
   }
+}
+
+/** dst = XOR of `sources` (each at least dst.length bytes): the first copied, the rest XORed word-wise. */
+function xorAll(dst: Buffer, sources: readonly Buffer[]): void {
+  const [first, ...rest] = sources;
+  if (first === undefined) {
+    dst.fill(0);
+    return;
+  }
+  first.copy(dst, 0, 0, dst.length);
+  for (const s of rest) xorInto(dst, s);
+}
+
+const ZEROES = Buffer.alloc(BATCH_BYTES);
+
+/** True when every byte is zero (compared natively against a zero block). */
+function isZero(buf: Buffer): boolean {
+  for (let at = 0; at < buf.length; at += ZEROES.length) {
+    const part = buf.subarray(at, Math.min(buf.length, at + ZEROES.length));
+    if (!part.equals(ZEROES.subarray(0, part.length))) return false;
+  }
+  return true;
 }
 
 /** Classifies one block where P and Q both disagree: `data:z` when data chunk z explains it, else `pq`. */
