@@ -53,13 +53,13 @@ async function expectHeldStill(id: string): Promise<void> {
   const after = show(id);
   expect(after.counts).toEqual(before.counts);
   expect(after.state).toBe('active');
-  expect(after.counts.complete).toBeLessThan(64);
+  expect(after.counts.complete).toBeLessThan(c1.fillArgs.partitions);
   expect((await regionHosts(c1.meta)).every((h) => h.claimedTask !== id)).toBe(true);
 }
 
 beforeAll(async () => {
-  // 250 ms per partition: two controllers take 8 s, time enough to pause mid-task from a CLI.
-  c1 = await realDriverCluster(dir, 'c1', 250);
+  // 32 partitions of 250 ms: two controllers take 4 s, time enough to pause mid-task from a CLI.
+  c1 = await realDriverCluster(dir, 'c1', 250, 32);
   const config = writeRig(dir, { servers: [{ id: 'A' }, { id: 'B' }], clusters: [{ id: 'c1', meta: c1.meta, controllers: 2, devices: [{ name: 'target', uri: c1.target }] }] });
   [serverA, serverB] = await Promise.all([startServer(config, 'A'), startServer(config, 'B')]);
   up = await clusterUp(config, 'c1', 2);
@@ -68,7 +68,7 @@ beforeAll(async () => {
 
 describe('pause and resume in the metadata region, honoured by controller processes', () => {
   it('task pause --meta stops the controllers at a partition boundary without reclaim; resume lets the task finish', async () => {
-    const submitted = cliJson<RegionStatus>(['task', 'submit', 'fill', '--meta', c1.meta, '--target', c1.target, '--length', String(64 << 20), '--partitions', '64']);
+    const submitted = cliJson<RegionStatus>(['task', 'submit', 'fill', '--meta', c1.meta, '--target', c1.target, '--length', String(c1.fillArgs.partitions << 20), '--partitions', String(c1.fillArgs.partitions)]);
     await waitFor(() => show(submitted.id).counts.complete > 0, 30_000, 'the controllers to complete a partition');
     const controllers = controllerPids();
     expect(cliJson<{ paused: boolean }>(['task', 'pause', submitted.id, '--meta', c1.meta]).paused).toBe(true);
@@ -80,7 +80,7 @@ describe('pause and resume in the metadata region, honoured by controller proces
 
     expect(cliJson<{ paused: boolean }>(['task', 'resume', submitted.id, '--meta', c1.meta]).paused).toBe(false);
     await waitFor(() => show(submitted.id).state === 'finished', 60_000, 'the resumed task to finish');
-    expect(show(submitted.id).counts).toMatchObject({ complete: 64, failed: 0 });
+    expect(show(submitted.id).counts).toMatchObject({ complete: c1.fillArgs.partitions, failed: 0 });
   });
 
   it('pause and resume through the servers: the agent has the driver set the flag; the driver keeps running and the task succeeds', async () => {
@@ -100,7 +100,7 @@ describe('pause and resume in the metadata region, honoured by controller proces
     let done: TaskRecord | undefined;
     await waitFor(async () => (done = await serverB.task(issued.body.id))?.state === 'succeeded', 60_000, 'the resumed task to succeed');
     expect(done?.attempts).toBe(1);
-    expect(done?.result).toMatchObject({ id: regionId, counts: { complete: 64, failed: 0 } });
+    expect(done?.result).toMatchObject({ id: regionId, counts: { complete: c1.fillArgs.partitions, failed: 0 } });
     expect((done?.result as DriverResult).outcome?.status).toBe('finished');
   });
 });

@@ -26,8 +26,11 @@ export interface RealDriverCluster {
   fillArgs: { target: string; partitions: number };
 }
 
-/** Formats a metadata region and starts the slow nbdkit target of cluster `id` in `dir` (`writeDelayMs` per 1 MiB write). */
-export async function realDriverCluster(dir: string, id: string, writeDelayMs = 40): Promise<RealDriverCluster> {
+/**
+ * Formats a metadata region and starts the slow nbdkit target of cluster `id` in `dir`: `partitions` MiB,
+ * `writeDelayMs` per 1 MiB write.
+ */
+export async function realDriverCluster(dir: string, id: string, writeDelayMs = 40, partitions = SLOW_FILL_PARTITIONS): Promise<RealDriverCluster> {
   requireCommand('nbdkit', 'nbdkit');
   const meta = join(dir, `${id}-meta.img`);
   writeFileSync(meta, '');
@@ -36,10 +39,10 @@ export async function realDriverCluster(dir: string, id: string, writeDelayMs = 
   await formatRegion(device, { force: true, timing: { heartbeatIntervalMs: 200 } });
   await device.close();
   const socket = join(dir, `${id}-target.sock`);
-  startProcess('nbdkit', ['-f', '-U', socket, '--exit-with-parent', '--filter=delay', 'memory', `${SLOW_FILL_PARTITIONS}M`, `delay-write=${writeDelayMs}ms`]);
+  startProcess('nbdkit', ['-f', '-U', socket, '--exit-with-parent', '--filter=delay', 'memory', `${partitions}M`, `delay-write=${writeDelayMs}ms`]);
   await waitForSocket(socket, `the nbdkit target of ${id}`);
   const target = `nbd+unix:///?socket=${socket}`;
-  return { meta, target, fillArgs: { target, partitions: SLOW_FILL_PARTITIONS } };
+  return { meta, target, fillArgs: { target, partitions } };
 }
 
 /** The driver's completion status (or its latest progress line) as stored in a task's `result`. */
