@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { openDevice } from '../../drivers/index.js';
 import type { BlockDevice } from '../../drivers/types.js';
 import { systemClock } from '../clock.js';
-import { CancelledError } from '../errors.js';
+import { CancelledError, TaskFailedError } from '../errors.js';
 import { Controller } from '../controller/controller.js';
 import { HostSession } from '../controller/host-session.js';
 import { HostRole } from '../metadata/host-record.js';
@@ -103,6 +103,11 @@ export async function runDriverTask(task: DriverTask): Promise<DriverCompletion>
     const pausing = task.controlFile === undefined ? undefined : followPauseRequests(session, submitted.taskId, task.controlFile, task.progressMs ?? 500, reporting.signal, (line) => process.stderr.write(`driver: ${line}\n`));
     try {
       const completion = await waitForTask(session, kinds, submitted.taskId, { signal: task.signal });
+      // Every partition of a copy may complete and the copy still not take the slot (the member failed mid-copy).
+      const result = completion.outcome?.result as { status?: unknown; reason?: unknown } | undefined;
+      if (task.kind === 'volume-copy' && result?.status === 'failed') {
+        throw new TaskFailedError(`copy task ${submitted.id}: ${String(result.reason)}`, { details: { status: completion } });
+      }
       // The final cells (with owners) go with the completion status, so a finished task still shows them.
       const cells = task.onProgress === undefined ? null : await readPartitionProgress(session.region, submitted.taskId).catch(() => null);
       const withCells: DriverCompletion = cells === null ? completion : { ...completion, partitionStates: cells.partitionStates, partitionOwners: cells.partitionOwners };

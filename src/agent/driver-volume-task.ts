@@ -3,13 +3,15 @@
  * `volume-initialize` with the wire's arguments: a volume name, partitions, repair, member) into a task
  * of the metadata region: it reads the volume from the cluster's volume table and picks the data set the
  * volume kinds expect (`docs/volumes.md`, "Tasks across controllers"): offset 0 and `rows x chunk` bytes
- * of a member (the rebuilding member for a rebuild, an in-sync member otherwise), cut into partitions of
- * whole rows. It also turns a scrub's mismatched partitions into member byte ranges, so the completion
+ * of a member (the rebuilding member for a rebuild, the new device for a copy, an in-sync member
+ * otherwise), cut into partitions of whole rows. A copy is first recorded in the volume table (as
+ * `blockrig volume copy` does), so the serving process writes both devices while it runs. It also turns a scrub's mismatched partitions into member byte ranges, so the completion
  * status says where the mismatches are.
  */
 import type { BlockDevice } from '../../drivers/types.js';
 import { ConflictError, InvalidArgumentError } from '../errors.js';
 import { MemberState } from '../volume/member.js';
+import { startStoredCopy, storedRows } from '../volume/volume-admin.js';
 import { VolumeTable } from '../volume/volume-table.js';
 import type { TaskKind } from '../wire/index.js';
 
@@ -25,7 +27,9 @@ export interface VolumeTaskRequest {
   partitions?: number;
   repair?: boolean;
   member?: number;
-  /** No process serves the volume: a rebuild does not wait for one to apply the replacement. */
+  /** A copy's new device (URI). */
+  to?: string;
+  /** No process serves the volume: a rebuild or copy does not wait for one to apply the change. */
   offline?: boolean;
 }
 
@@ -48,7 +52,17 @@ export interface MismatchLocation {
 
 /** Plans the region task of a volume task; refuses a volume that is missing or has nothing to rebuild. */
 export async function planVolumeTask(request: VolumeTaskRequest, open: (uri: string) => Promise<BlockDevice>): Promise<PlannedVolumeTask> {
-  const stored = await new VolumeTable(await open(request.table)).get(request.volume);
+  const table = new VolumeTable(await open(request.table));
+  let stored = await table.get(request.volume);
+  if (request.kind === 'volume-copy') {
+    const member = request.member ?? -1;
+    const to = request.to ?? '';
+    // A driver started again for the same task finds its copy already recorded.
+    if (stored.entry.members[member]?.copyTo !== to) stored = await startStoredCopy(table, request.volume, member, to, open);
+    const rows = await storedRows(stored, open);
+    const params = { volume: request.volume, meta: request.table, member, served: request.offline !== true };
+    return { target: to, offset: 0, length: rows * stored.entry.config.chunkSize, partitionSize: partitionBytes(rows, stored.entry.config.chunkSize, request.partitions), params };
+  }
   const { config, members } = stored.entry;
   const inSync = members.flatMap((m, i) => (m.state === MemberState.InSync ? [i] : []));
   let targetIndex = inSync[0];
@@ -64,16 +78,18 @@ export async function planVolumeTask(request: VolumeTaskRequest, open: (uri: str
   }
   const target = targetIndex === undefined ? undefined : config.members[targetIndex];
   if (target === undefined) throw new ConflictError(`volume ${request.volume} has no in-sync member to take the data set from`, { details: { field: 'args.volume' } });
-  const sizes = await Promise.all(config.members.map(async (uri) => (await open(uri)).size));
-  const rows = stored.entry.rows ?? Math.floor(Math.min(...sizes) / config.chunkSize);
-  const count = request.partitions ?? DEFAULT_VOLUME_PARTITIONS;
-  if (rows < 1) throw new InvalidArgumentError(`volume ${request.volume} has no rows`, { details: { field: 'args.volume' } });
-  // Partitions cover whole rows, so there may be fewer than asked for when rows do not divide evenly.
-  const partitionSize = Math.ceil(rows / Math.min(count, rows)) * config.chunkSize;
+  const rows = await storedRows(stored, open);
+  const partitionSize = partitionBytes(rows, config.chunkSize, request.partitions);
   const params: Record<string, unknown> = { volume: request.volume, meta: request.table };
   if (request.kind === 'volume-scrub') params.repair = request.repair === true;
   if (request.kind === 'volume-rebuild') Object.assign(params, { member: targetIndex, served: request.offline !== true });
   return { target, offset: 0, length: rows * config.chunkSize, partitionSize, params };
+}
+
+/** Bytes per partition: whole rows, so there may be fewer partitions than asked for when rows do not divide evenly. */
+function partitionBytes(rows: number, chunkSize: number, partitions: number | undefined): number {
+  if (rows < 1) throw new InvalidArgumentError('the volume has no rows', { details: { field: 'args.volume' } });
+  return Math.ceil(rows / Math.min(partitions ?? DEFAULT_VOLUME_PARTITIONS, rows)) * chunkSize;
 }
 
 /** Member byte ranges of the partitions a scrub reported mismatched (`mismatchedPartitions` of its result). */

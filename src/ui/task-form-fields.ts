@@ -7,7 +7,7 @@
 import { TaskIssueSchema, writesData, type TaskIssue, type TaskKind } from '../wire/index.js';
 
 /** The form's fields. */
-export type TaskField = 'cluster' | 'kind' | 'volume' | 'mode' | 'member' | 'partitions' | 'seed' | 'target' | 'args';
+export type TaskField = 'cluster' | 'kind' | 'volume' | 'mode' | 'member' | 'to' | 'partitions' | 'seed' | 'target' | 'args';
 
 /** Where a message is shown: a field, or the form as a whole. */
 export type ErrorSlot = TaskField | 'form';
@@ -23,6 +23,7 @@ export const KIND_CHOICES: readonly { kind: TaskKind; label: string }[] = [
   { kind: 'volume-scrub', label: 'scrub a volume (check or repair)' },
   { kind: 'volume-rebuild', label: 'rebuild a volume member' },
   { kind: 'volume-initialize', label: 'initialize a volume (parity)' },
+  { kind: 'volume-copy', label: 'copy a volume member to a new device' },
   { kind: 'verify', label: 'verify a pattern' },
   { kind: 'fill', label: 'fill with a pattern' },
   { kind: 'checksum', label: 'checksum a data set' },
@@ -33,6 +34,7 @@ export const FIELDS_OF_KIND: Readonly<Record<TaskKind, readonly TaskField[]>> = 
   'volume-scrub': ['volume', 'mode', 'partitions'],
   'volume-rebuild': ['volume', 'member', 'partitions'],
   'volume-initialize': ['volume', 'partitions'],
+  'volume-copy': ['volume', 'member', 'to', 'partitions'],
   verify: ['target', 'seed', 'partitions', 'args'],
   fill: ['target', 'seed', 'partitions', 'args'],
   checksum: ['target', 'partitions', 'args'],
@@ -40,7 +42,7 @@ export const FIELDS_OF_KIND: Readonly<Record<TaskKind, readonly TaskField[]>> = 
 
 /** The values a fresh form starts with. */
 export function initialValues(cluster: string, volume: string): TaskFieldValues {
-  return { cluster, kind: 'volume-scrub', volume, mode: 'check', member: '', partitions: '8', seed: '', target: '', args: '' };
+  return { cluster, kind: 'volume-scrub', volume, mode: 'check', member: '', to: '', partitions: '8', seed: '', target: '', args: '' };
 }
 
 /** Parses "seed=7 device=d0" into arguments; numbers stay numbers. Throws with a message on bad text. */
@@ -85,6 +87,7 @@ export function buildIssue(values: TaskFieldValues): { issue: TaskIssue; errors:
   if (shown.includes('volume') && values.volume !== '') args.volume = values.volume;
   if (shown.includes('mode') && values.mode === 'repair') args.repair = true;
   if (shown.includes('member') && values.member !== '') args.member = wholeNumber(values.member);
+  if (shown.includes('to') && values.to !== '') args.to = values.to;
   if (shown.includes('partitions') && values.partitions.trim() !== '') args.partitions = wholeNumber(values.partitions);
   if (shown.includes('seed') && values.seed.trim() !== '') args.seed = values.seed.trim();
   if (shown.includes('target') && values.target !== '') args.target = values.target;
@@ -105,6 +108,12 @@ export function confirmationFor(issue: TaskIssue): { title: string; detail: stri
         title: `Initialize volume ${volume} on cluster ${issue.cluster}?`,
         detail: `Every row of ${volume} gets its parity recomputed from the data (raid5/raid6) or its mirrors copied from the first member (raid1). Meant for a new volume: on a volume whose redundancy is what is right, a check scrub is the safe choice.`,
         confirmLabel: 'Initialize',
+      };
+    case 'volume-copy':
+      return {
+        title: `Copy member ${String(issue.args.member)} of ${volume} to ${String(issue.args.to)}?`,
+        detail: `Everything on ${String(issue.args.to)} is overwritten with the member's data; when the copy is done it takes the member's slot and the old device leaves the volume.`,
+        confirmLabel: 'Copy',
       };
     case 'volume-scrub':
       return {

@@ -12,12 +12,12 @@
 import { z } from 'zod';
 
 /** Kinds a driver process runs through the controller library: issue 4's pattern kinds and the volume kinds. */
-export const TaskKindSchema = z.enum(['fill', 'verify', 'checksum', 'volume-scrub', 'volume-rebuild', 'volume-initialize']);
+export const TaskKindSchema = z.enum(['fill', 'verify', 'checksum', 'volume-scrub', 'volume-rebuild', 'volume-initialize', 'volume-copy']);
 /** A task kind. */
 export type TaskKind = z.infer<typeof TaskKindSchema>;
 
 /** The kinds that work on a volume of the cluster's volume table (argument `volume` names it). */
-export const VOLUME_TASK_KINDS: readonly TaskKind[] = ['volume-scrub', 'volume-rebuild', 'volume-initialize'];
+export const VOLUME_TASK_KINDS: readonly TaskKind[] = ['volume-scrub', 'volume-rebuild', 'volume-initialize', 'volume-copy'];
 
 /** One argument value. */
 export const TaskArgValueSchema = z.union([z.string(), z.number(), z.boolean()]);
@@ -48,6 +48,16 @@ export const VolumeRebuildArgsSchema = z.strictObject({
 });
 /** Arguments of `volume-initialize`: parity from the data, mirrors from the first member, over the whole volume. */
 export const VolumeInitializeArgsSchema = z.strictObject(volumeArgs);
+/**
+ * Arguments of `volume-copy` (a proactive replacement): in-sync member `member` is copied to the device
+ * `to` (a URI) while the volume serves; at the end `to` takes the member's slot.
+ */
+export const VolumeCopyArgsSchema = z.strictObject({
+  ...volumeArgs,
+  member: z.number({ error: 'member: the index of the member to copy' }).int('member: a member index').min(0).max(63),
+  to: z.string({ error: 'to: the URI of the device to copy to' }).trim().min(1, 'to: the URI of the device to copy to'),
+  offline: z.boolean().optional(),
+});
 
 /** Each kind's argument schema. */
 export const TASK_ARGS_SCHEMAS: Readonly<Record<TaskKind, z.ZodType<TaskArgs>>> = {
@@ -57,10 +67,11 @@ export const TASK_ARGS_SCHEMAS: Readonly<Record<TaskKind, z.ZodType<TaskArgs>>> 
   'volume-scrub': VolumeScrubArgsSchema,
   'volume-rebuild': VolumeRebuildArgsSchema,
   'volume-initialize': VolumeInitializeArgsSchema,
+  'volume-copy': VolumeCopyArgsSchema,
 };
 
-/** Kinds that overwrite data: the dashboard and the CLI ask before issuing them. */
-export const DESTRUCTIVE_TASK_KINDS: readonly TaskKind[] = ['fill', 'volume-initialize'];
+/** Kinds that overwrite data (a copy: whatever its target device held): the dashboard asks before issuing them. */
+export const DESTRUCTIVE_TASK_KINDS: readonly TaskKind[] = ['fill', 'volume-initialize', 'volume-copy'];
 
 /** True when a task of `kind` with `args` may write over data (a fill, an initialize, a repairing scrub). */
 export function writesData(kind: TaskKind, args: TaskArgs): boolean {

@@ -13,6 +13,7 @@ const CompletionSchema = z.looseObject({
 });
 const ScrubSchema = z.looseObject({ mismatchSectors: z.number(), repair: z.boolean().optional() });
 const RebuildSchema = z.looseObject({ member: z.number(), unreadableRanges: z.number().optional() });
+const CopySchema = z.looseObject({ member: z.number(), to: z.string(), status: z.string() });
 const VerifySchema = z.looseObject({ mismatches: z.number() });
 const FillSchema = z.looseObject({ seedHex: z.string() });
 
@@ -32,6 +33,8 @@ export function taskResultSummary(task: Pick<TaskRecord, 'kind' | 'result'>): st
   if (task.kind === 'volume-initialize' && scrub.success) return `${plural(scrub.data.mismatchSectors, 'sector')} rewritten`;
   const rebuild = RebuildSchema.safeParse(result);
   if (task.kind === 'volume-rebuild' && rebuild.success) return `member ${rebuild.data.member} rebuilt, ${plural(rebuild.data.unreadableRanges ?? 0, 'unreadable range')}`;
+  const copy = CopySchema.safeParse(result);
+  if (task.kind === 'volume-copy' && copy.success) return copy.data.status === 'finished' ? `member ${copy.data.member} copied to ${copy.data.to}` : `copy of member ${copy.data.member} failed`;
   const verify = VerifySchema.safeParse(result);
   if (task.kind === 'verify' && verify.success) return plural(verify.data.mismatches, 'mismatch');
   const fill = FillSchema.safeParse(result);

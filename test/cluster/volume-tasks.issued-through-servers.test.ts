@@ -2,7 +2,8 @@
  * The volume task kinds through the servers of a real rig (separate server, agent, controller, driver and
  * `volume serve` processes): a raid5 whose member was corrupted is scrubbed (the mismatch is counted and
  * located), initialized (parity rewritten) and scrubbed clean; a member fails, the spare takes its slot and
- * a volume-rebuild task rebuilds it while the volume is served; a repairing scrub then finds nothing.
+ * a volume-rebuild task rebuilds it while the volume is served; a repairing scrub then finds nothing; a
+ * volume-copy task moves a member to a new device.
  * Bad arguments are refused with 400 naming the field.
  */
 import { openSync, closeSync, writeSync, truncateSync, writeFileSync } from 'node:fs';
@@ -116,6 +117,16 @@ describe('volume task kinds issued through the servers', () => {
     expect(repair.status.outcome.result.mismatchSectors).toBe(0);
   });
 
+  it('a volume-copy task through server B copies a member to a new device, which takes its slot', async () => {
+    const fresh = join(dir, 'fresh.img');
+    image(fresh, 8 * MiB);
+    const { status } = await run(serverB, 'volume-copy', { volume: 'v5', member: 0, to: fresh, partitions: 4 });
+    expect(status.outcome.result).toMatchObject({ member: 0, to: fresh, status: 'finished' });
+    await waitFor(async () => (await volume(serverA))?.members[0]?.uri === fresh, 20_000, 'the copy to take member 0\'s slot');
+    const check = await run(serverA, 'volume-scrub', { volume: 'v5' });
+    expect(check.status.outcome.result.mismatchSectors).toBe(0);
+  });
+
   it('blockrig task submit through the servers runs a volume scrub (--wait --json, human output) and names a bad option', () => {
     const env = { ...process.env, BLOCKRIG_PASSWORD: TEST_PASSWORD };
     const servers = ['--server', serverA.url, '--server', serverB.url];
@@ -146,6 +157,7 @@ describe('volume task kinds issued through the servers', () => {
       [{ kind: 'volume-initialize', args: { volume: 'v5', colour: 'red' } }, 'args.colour'],
       [{ kind: 'volume-scrub', args: { volume: 'v5', partitions: 0 } }, 'args.partitions'],
       [{ kind: 'volume-scrub', args: { volume: 'nope' } }, 'args.volume'],
+      [{ kind: 'volume-copy', args: { volume: 'v5', member: 0 } }, 'args.to'],
       [{ kind: 'volume-mangle', args: { volume: 'v5' } }, 'kind'],
     ];
     for (const [body, field] of cases) {

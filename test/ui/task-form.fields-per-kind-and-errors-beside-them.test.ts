@@ -31,6 +31,14 @@ describe('issue-a-task form', () => {
     expect(confirmationFor(init)?.confirmLabel).toBe('Initialize');
   });
 
+  it('a copy takes the member and the new device, and asks first', () => {
+    const copy = buildIssue(form({ kind: 'volume-copy', member: '2', to: '/rig/d4.img', partitions: '4' })).issue;
+    expect(copy?.args).toEqual({ volume: 'v5', member: 2, to: '/rig/d4.img', partitions: 4 });
+    if (!copy) throw new Error('unreachable');
+    expect(confirmationFor(copy)?.title).toBe('Copy member 2 of v5 to /rig/d4.img?');
+    expect(buildIssue(form({ kind: 'volume-copy', member: '2' })).errors).toEqual({ to: 'to: the URI of the device to copy to' });
+  });
+
   it('problems are placed beside their fields', () => {
     expect(buildIssue(form({ volume: '' })).errors).toEqual({ volume: 'name the volume (as in the volume table)' });
     expect(buildIssue(form({ partitions: 'many' })).errors?.partitions).toBe('partitions: a whole number');

@@ -69,6 +69,7 @@ const DriverArgs = z.object({
   volumes: z.string().min(1).optional(),
   repair: z.boolean().optional(),
   member: z.coerce.number().int().min(0).max(63).optional(),
+  to: z.string().min(1).optional(),
   offline: z.boolean().optional(),
   json: z.boolean().optional(),
   progressMs: z.coerce.number().int().min(50).max(60_000).default(500),
@@ -91,8 +92,9 @@ export const driverCommands: CommandModule = (program) => {
     .option('--volume <name>', 'volume kinds: the volume, as named in the volume table (the data set and parameters come from there)')
     .option('--volumes <uri>', 'volume kinds: metadata device holding the volume table (default: --meta)')
     .option('--repair', 'volume-scrub: rewrite what does not match (default: only count and locate mismatches)')
-    .option('--member <n>', 'volume-rebuild: the member being rebuilt (default: the one the table says is rebuilding)')
-    .option('--offline', 'volume-rebuild: no process serves the volume; do not wait for one to take the replacement')
+    .option('--member <n>', 'volume-rebuild: the member being rebuilt (default: the one the table says is rebuilding); volume-copy: the member to copy')
+    .option('--to <uri>', 'volume-copy: the device to copy member --member to (it then takes the slot)')
+    .option('--offline', 'volume-rebuild, volume-copy: no process serves the volume; do not wait for one to take the change')
     .option('--run-partitions', 'also run a controller in this process (clusters without controller processes)')
     .option('--json', 'print the final status as JSON, preceded by a {"event":"progress",...} line every --progress-ms while it runs')
     .option('--progress-ms <ms>', 'interval of progress lines with --json', '500')
@@ -121,6 +123,7 @@ export const driverCommands: CommandModule = (program) => {
                   ...(args.partitions === undefined ? {} : { partitions: args.partitions }),
                   ...(args.repair === undefined ? {} : { repair: args.repair }),
                   ...(args.member === undefined ? {} : { member: args.member }),
+                  ...(args.to === undefined ? {} : { to: args.to }),
                   ...(args.offline === undefined ? {} : { offline: args.offline }),
                 },
               }

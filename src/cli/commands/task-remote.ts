@@ -30,7 +30,7 @@ export function parseTaskArgs(words: readonly string[]): Record<string, string |
 }
 
 /** Options that are task arguments of the same name (`--volume v5` is `args.volume`). */
-const ARG_OPTIONS = ['partitions', 'volume', 'repair', 'member', 'offline', 'seed', 'target'] as const;
+const ARG_OPTIONS = ['partitions', 'volume', 'repair', 'member', 'to', 'offline', 'seed', 'target'] as const;
 
 /** The issue from the command line, checked with the server's own schema; a problem names its option. */
 function issueFrom(kind: string, o: z.infer<typeof SubmitOptions>): TaskIssue {
@@ -77,6 +77,7 @@ const SubmitOptions = z.object({
   volume: z.string().optional(),
   repair: z.boolean().optional(),
   member: z.coerce.number().int().min(0).max(63).optional(),
+  to: z.string().optional(),
   offline: z.boolean().optional(),
   seed: z.string().optional(),
   target: z.string().optional(),
@@ -100,8 +101,9 @@ export const taskRemoteCommands: CommandModule = (program) => {
         .option('--partitions <n>', 'number of partitions')
         .option('--volume <name>', 'volume kinds: the volume (as named in the cluster\'s volume table)')
         .option('--repair', 'volume-scrub: rewrite what does not match (default: check only)')
-        .option('--member <n>', 'volume-rebuild: the member being rebuilt (default: the one the table says)')
-        .option('--offline', 'volume-rebuild: no process serves the volume')
+        .option('--member <n>', 'volume-rebuild: the member being rebuilt (default: the one the table says); volume-copy: the member to copy')
+        .option('--to <uri>', 'volume-copy: the device to copy the member to (it then takes the slot)')
+        .option('--offline', 'volume-rebuild, volume-copy: no process serves the volume')
         .option('--seed <hex>', 'fill and verify: the pattern seed (verify: the fill\'s)')
         .option('--target <uri>', 'fill, verify, checksum: the device of the data set')
         .option('--arg <name=value>', 'another task argument; repeat it', collect)
@@ -115,6 +117,7 @@ export const taskRemoteCommands: CommandModule = (program) => {
             'blockrig task submit volume-scrub --cluster c1 --volume v5 --repair --partitions 16 --json',
             'blockrig task submit volume-rebuild --cluster c1 --volume v5 --wait',
             'blockrig task submit volume-initialize --cluster c2 --volume v1',
+            'blockrig task submit volume-copy --cluster c1 --volume v5 --member 2 --to /srv/rig/c1/d4.img --wait',
             'blockrig task submit fill --cluster c2 --seed 7f3a09c1 --wait',
             'blockrig task submit verify --cluster c2 --seed 7f3a09c1 --partitions 8 --wait',
             'blockrig task submit checksum --cluster c1 --partitions 16 --wait',

@@ -1,6 +1,6 @@
 /**
  * Issue a task: cluster and kind, then the fields of that kind (a volume scrub's volume and check/repair
- * mode, a rebuild's member, a verify's seed, ...). Checked with the shared zod schema before sending; a
+ * mode, a rebuild's member, a copy's member and new device, a verify's seed, ...). Checked with the shared zod schema before sending; a
  * message (ours or the server's) is shown beside the field it names. Kinds that write over data ask for
  * confirmation first. The rules are in `task-form-fields.ts`.
  */
@@ -27,6 +27,9 @@ export function TaskForm({ clusters, confirm, issued }: TaskFormProps) {
   const cluster = clusters.find((c) => c.id === values.cluster);
   const volumes = cluster?.volumes ?? [];
   const volume = volumes.find((v) => v.name === values.volume);
+  // A copy's target: a device of the cluster that no volume uses.
+  const used = new Set(volumes.flatMap((v) => [...v.members.map((m) => m.uri), ...v.spares.map((s) => s.uri)]));
+  const freeDevices = (cluster?.config?.devices ?? []).filter((d) => !used.has(d.uri));
   const shown = FIELDS_OF_KIND[values.kind as keyof typeof FIELDS_OF_KIND] ?? [];
 
   const set = (field: TaskField, value: string): void => {
@@ -132,7 +135,7 @@ export function TaskForm({ clusters, confirm, issued }: TaskFormProps) {
           <label>
             Member
             <select name="member" value={values.member} onChange={(e) => set('member', e.currentTarget.value)}>
-              <option value="">(the one being rebuilt)</option>
+              <option value="">{values.kind === 'volume-rebuild' ? '(the one being rebuilt)' : '(choose)'}</option>
               {(volume?.members ?? []).map((m) => (
                 <option key={m.index} value={String(m.index)}>
                   {m.index}: {m.device ?? m.uri} ({m.state})
@@ -140,6 +143,20 @@ export function TaskForm({ clusters, confirm, issued }: TaskFormProps) {
               ))}
             </select>
             {err('member')}
+          </label>
+        ) : null}
+        {shown.includes('to') ? (
+          <label>
+            Copy to
+            <select name="to" value={values.to} onChange={(e) => set('to', e.currentTarget.value)}>
+              <option value="">(choose a device)</option>
+              {freeDevices.map((d) => (
+                <option key={d.name} value={d.uri}>
+                  {d.name} ({d.uri})
+                </option>
+              ))}
+            </select>
+            {err('to')}
           </label>
         ) : null}
         {shown.includes('target') ? text('target', 'Target device', 'URI (default: after the metadata region)') : null}
