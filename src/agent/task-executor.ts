@@ -117,8 +117,11 @@ export class TaskExecutor {
       return;
     }
     const started = this.#d.runner.start(task, attempt);
-    const { task: running, change } = this.#d.store.updateTask(task.id, { state: 'running', driverPid: started.pid, attempts: attempt }, this.#now(), this.#d.me);
+    // A task paused before (re)launch stays paused: the new driver reads the request from the control file.
+    const state = task.state === 'paused' ? 'paused' : 'running';
+    const { task: running, change } = this.#d.store.updateTask(task.id, { state, driverPid: started.pid, attempts: attempt }, this.#now(), this.#d.me);
     this.#d.stored([change]);
+    if (state === 'paused') this.#d.runner.control(running, 'pause'); // a driver paused by signal needs it again
     this.#d.log(`task ${task.id}: driver process ${started.pid} started (attempt ${attempt})`);
     this.#watch(running, started.done);
   }
