@@ -25,7 +25,7 @@ function printReady(ready: RigReady): void {
   w();
   w('blockrig is running.');
   w();
-  w('Dashboard (either server; each shows every cluster and offers the other if it dies):');
+  w('Dashboard (either server; each shows every cluster, and follows the other if its own dies):');
   for (const d of ready.dashboards) w(`  server ${d.server} (on cluster ${d.cluster}): ${d.url}/`);
   w(`Login: user ${ready.user}, password ${ready.password}   (also in ${ready.passwordFile})`);
   w();
