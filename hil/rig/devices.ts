@@ -81,7 +81,7 @@ export async function buildDevice(spec: RigDevice, ctx: DeviceBuildContext): Pro
 /**
  * Injects a fault into every process that holds the device (the harness and each controller process)
  * through its control channel, and returns once each live one applied it; a memory device, held by the
- * harness alone, is changed in place. Returns how many processes applied it and which did not answer (a
+ * harness alone, is changed in place. Returns how many openers applied it and which did not answer (a
  * stopped controller applies it when it runs again); throws when one refused it.
  */
 export async function inject(built: BuiltDevice, command: FaultCommand): Promise<{ applied: number; silent: number[] }> {

@@ -166,7 +166,7 @@ export class FaultTimeline {
     // harness and each controller process) sees the same fault; a rule keeps one id everywhere.
     const send = async (command: Parameters<typeof inject>[1]): Promise<void> => {
       const { applied, silent } = await inject(built, command);
-      t.log(`fault: ${command.op} on device ${f.device}: applied by ${applied} processes${silent.length > 0 ? `, not yet by stopped pids ${silent.join(' ')}` : ''}`);
+      t.log(`fault: ${command.op} on device ${f.device}: applied by ${applied} openers${silent.length > 0 ? `, not yet by stopped pids ${silent.join(' ')}` : ''}`);
     };
     const addRule = async (rule: Record<string, unknown>): Promise<() => Promise<void>> => {
       const id = `scenario-fault-${faultIndex}`;

@@ -37,7 +37,7 @@ describe('a device fault during a rebuild by controller processes', () => {
     const log = run.logs[0]?.text ?? '';
     expect(run.expectations.filter((e) => !e.passed).map((e) => `${e.name}: ${e.actual}`)).toEqual([]);
     // The harness, and each controller process twice (the member of its assembled volume, the task's target).
-    const applied = Number(/fault: add on device c: applied by (\d+) processes/.exec(log)?.[1] ?? 0);
+    const applied = Number(/fault: add on device c: applied by (\d+) openers/.exec(log)?.[1] ?? 0);
     expect(applied).toBeGreaterThanOrEqual(3);
     expect(run.expectations.find((e) => e.name === 'expect.task')?.actual).toMatch(/failed: .*volume-rebuild/);
   });
