@@ -8,9 +8,10 @@
  * the value most copies hold wins, a tie goes to the lowest-numbered member (md copies from the first), and
  * repair rewrites the minority.
  */
-import { CancelledError, ConflictError, InvalidArgumentError, TaskFailedError } from '../errors.js';
+import { ConflictError, InvalidArgumentError, TaskFailedError } from '../errors.js';
 import type { Mismatch, RebuildOptions, RebuildResult, ScrubOptions, ScrubResult } from './maintenance.js';
 import { MemberState, type VolumeMember } from './member.js';
+import { pipelineRows } from './row-pipeline.js';
 import { Volume, type VolumeOptions } from './volume.js';
 
 const BATCH_BYTES = 1024 * 1024;
@@ -99,15 +100,30 @@ export class Raid1Volume extends Volume {
     const chunk = this.layout.chunkSize;
     const batch = Math.max(1, Math.floor(BATCH_BYTES / chunk));
     const unreadable: { offset: number; length: number }[] = [];
-    for (let b = start; b < end; b += batch) {
-      if (options.signal?.aborted === true) throw new CancelledError(`rebuild of member ${index} of volume ${this.name} cancelled at row ${b}`);
-      const e = Math.min(end, b + batch);
-      await this.lock.with(b, e, () => this.#copyRange(index, b * chunk, (e - b) * chunk, unreadable, options.verify === true));
-      if (this.member(index).state === MemberState.Failed || this.member(index).device !== device) {
-        throw new TaskFailedError(`rebuild of member ${index} of volume ${this.name} stopped at row ${b}: the new member failed (${member.reason ?? 'unknown'})`, { details: { member: index, row: b } });
-      }
-      this.markRebuilt(index, b, e);
-    }
+    const verify = options.verify === true;
+    await pipelineRows(start, end, {
+      lock: this.lock,
+      batch,
+      signal: options.signal,
+      what: `rebuild of member ${index} of volume ${this.name}`,
+      // The first readable copy, read ahead; #copyRange takes over around trouble and for verification.
+      load: async (b, e) => {
+        const source = this.#sources(b * chunk, (e - b) * chunk, index)[0];
+        return source === undefined ? undefined : { source: source.index, data: await this.memberRead(source.index, b * chunk, (e - b) * chunk) };
+      },
+      work: async (b, e, first) => {
+        let done = false;
+        if (first?.data !== undefined) {
+          await this.memberWrite(index, b * chunk, first.data);
+          done = !verify || (await this.memberRead(first.source, b * chunk, (e - b) * chunk))?.equals(first.data) === true;
+        }
+        if (!done) await this.#copyRange(index, b * chunk, (e - b) * chunk, unreadable, verify);
+        if (this.member(index).state === MemberState.Failed || this.member(index).device !== device) {
+          throw new TaskFailedError(`rebuild of member ${index} of volume ${this.name} stopped at row ${b}: the new member failed (${member.reason ?? 'unknown'})`, { details: { member: index, row: b } });
+        }
+        this.markRebuilt(index, b, e);
+      },
+    });
     return { member: index, rowsRebuilt: end - start, bytesWritten: (end - start) * chunk, unreadable };
   }
 
@@ -149,22 +165,39 @@ export class Raid1Volume extends Volume {
     let checked = 0;
     let skipped = 0;
     let bytesRead = 0;
-    for (let row = start; row < end; row++) {
-      if (options.signal?.aborted === true) throw new CancelledError(`scrub of volume ${this.name} cancelled at row ${row}`);
-      await this.lock.with(row, row + 1, async () => {
-        const at = row * chunk;
-        const sources = this.#sources(at, chunk);
-        const copies = await Promise.all(sources.map((m) => this.memberRead(m.index, at, chunk)));
-        const read = sources.flatMap((m, k) => (copies[k] === undefined ? [] : [{ index: m.index, data: copies[k] }]));
-        bytesRead += read.length * chunk;
-        if (read.length < 2) {
-          skipped++;
+    await pipelineRows(start, end, {
+      lock: this.lock,
+      batch: Math.max(1, Math.floor(BATCH_BYTES / chunk)),
+      signal: options.signal,
+      what: `scrub of volume ${this.name}`,
+      load: async (b, e) => {
+        const sources = this.#sources(b * chunk, (e - b) * chunk);
+        const copies = await Promise.all(sources.map((m) => this.memberRead(m.index, b * chunk, (e - b) * chunk)));
+        return sources.flatMap((m, k) => (copies[k] === undefined ? [] : [{ index: m.index, data: copies[k] }]));
+      },
+      work: async (b, e, batchRead) => {
+        const [first, ...rest] = batchRead;
+        // Every copy of the batch read and identical: nothing to classify.
+        if (first !== undefined && rest.length > 0 && batchRead.length === this.#sources(b * chunk, (e - b) * chunk).length && rest.every((c) => c.data.equals(first.data))) {
+          checked += e - b;
+          bytesRead += batchRead.length * (e - b) * chunk;
           return;
         }
-        checked++;
-        mismatches.push(...(await this.#compareRow(row, read, options.repair === true)));
-      });
-    }
+        for (let row = b; row < e; row++) {
+          const at = row * chunk;
+          const sources = this.#sources(at, chunk);
+          const copies = await Promise.all(sources.map((m) => this.memberRead(m.index, at, chunk)));
+          const read = sources.flatMap((m, k) => (copies[k] === undefined ? [] : [{ index: m.index, data: copies[k] }]));
+          bytesRead += read.length * chunk;
+          if (read.length < 2) {
+            skipped++;
+            continue;
+          }
+          checked++;
+          mismatches.push(...(await this.#compareRow(row, read, options.repair === true)));
+        }
+      },
+    });
     return { rowsChecked: checked, rowsSkipped: skipped, bytesRead, mismatches, mismatchBytes: mismatches.reduce((n, m) => n + m.length, 0) };
   }
 

@@ -15,7 +15,7 @@ import type { TaskKind } from '../../tasks/registry.js';
 import { MemberState } from '../member.js';
 import { finishStoredCopy } from '../volume-admin.js';
 import { CopyParamsSchema, StepPacer, parseVolumeParams, type CopyParams } from './params.js';
-import { rowsOf, waitForServer, type VolumeCache, type VolumeTaskEnv } from './volume-cache.js';
+import { rowsOf, stepRowsOf, type VolumeCache, type VolumeTaskEnv, waitForServer } from './volume-cache.js';
 
 /** Builds the copy kind over a process's volume cache. */
 export function copyKind(env: VolumeTaskEnv, cache: VolumeCache): TaskKind {
@@ -36,7 +36,7 @@ export function copyKind(env: VolumeTaskEnv, cache: VolumeCache): TaskKind {
       }
       if (p.served) await waitForServer(table, p.volume, p.member, MemberState.InSync, env, ctx.signal);
       const [first, end] = rowsOf(volume, ctx.offset + ctx.resumeFrom, ctx.length - ctx.resumeFrom);
-      const step = p.stepRows ?? 16;
+      const step = stepRowsOf(volume, p.stepRows);
       const pacer = new StepPacer(p.rateLimit, env.clock);
       for (let row = first; row < end; row += step) {
         const stop = Math.min(end, row + step);

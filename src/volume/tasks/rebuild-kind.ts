@@ -21,7 +21,7 @@ import { MemberState, type BadBlock } from '../member.js';
 import { markStoredMemberInSync } from '../volume-admin.js';
 import { mergeRanges } from './findings.js';
 import { RebuildParamsSchema, StepPacer, parseVolumeParams, type RebuildParams } from './params.js';
-import { partitionRows, rowsOf, waitForServer, type VolumeCache, type VolumeTaskEnv } from './volume-cache.js';
+import { partitionRows, rowsOf, stepRowsOf, type VolumeCache, type VolumeTaskEnv, waitForServer } from './volume-cache.js';
 
 /** Ranges listed in the task result (all of them go to the volume table). */
 const RESULT_RANGES = 16;
@@ -67,7 +67,7 @@ export function rebuildKind(env: VolumeTaskEnv, cache: VolumeCache): TaskKind {
       if (state !== MemberState.Rebuilding) throw new ConflictError(`member ${p.member} of volume ${p.volume} is ${state}, not being rebuilt`);
       if (p.served) await waitForServer(table, p.volume, p.member, MemberState.Rebuilding, env, ctx.signal);
       const [first, end] = rowsOf(volume, ctx.offset + ctx.resumeFrom, ctx.length - ctx.resumeFrom);
-      const step = p.stepRows ?? 16;
+      const step = stepRowsOf(volume, p.stepRows);
       const pacer = new StepPacer(p.rateLimit, env.clock);
       let unreadable = ctx.resumeResult;
       for (let row = first; row < end; row += step) {

@@ -18,7 +18,7 @@ import { recordStoredScrub } from '../volume-admin.js';
 import type { StripeFinding } from '../volume-table.js';
 import { RESULT_STRIPES, STATUS_STRIPES, capStripes, describeStripe, stripeFinding } from './findings.js';
 import { ScrubParamsSchema, StepPacer, parseVolumeParams, type ScrubParams } from './params.js';
-import { partitionRows, rowsOf, type VolumeCache, type VolumeTaskEnv } from './volume-cache.js';
+import { partitionRows, rowsOf, stepRowsOf, type VolumeCache, type VolumeTaskEnv } from './volume-cache.js';
 
 /** Partitions a check scrub's completion visits to locate stripes (a repair visits every one). */
 const CHECK_PARTITIONS = 64;
@@ -87,7 +87,7 @@ export function scrubKind(name: 'volume-scrub' | 'volume-initialize', env: Volum
       const p = parse(ctx.params);
       const { volume } = await cache.get(p.meta, p.volume);
       const [first, end] = rowsOf(volume, ctx.offset + ctx.resumeFrom, ctx.length - ctx.resumeFrom);
-      const step = p.stepRows ?? 16;
+      const step = stepRowsOf(volume, p.stepRows);
       const pacer = new StepPacer(p.rateLimit, env.clock);
       // A scrub checks here; its repairs happen in the completion action, which can then list them.
       const repair = initialize;
