@@ -83,8 +83,8 @@ export class Agent {
         cliPath: options.cliPath,
         meta: this.#cluster.meta,
         clock,
-        // The default driver pauses in the region; a custom command has no region to pause in.
-        pauseBy: this.#cluster.driverCommand === undefined ? 'region' : 'signal',
+        // The default driver pauses and re-attaches in the region; a custom command has no region task.
+        regionDriver: this.#cluster.driverCommand === undefined,
       });
     this.#transmitter = new Transmitter({
       link: this.#link,

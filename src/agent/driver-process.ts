@@ -18,6 +18,7 @@ import { HostRole } from '../metadata/host-record.js';
 import { MetadataRegion } from '../metadata/region.js';
 import { defaultTaskKinds } from '../tasks/kinds.js';
 import { cancelTask, submitTask, waitForTask, type Completion } from '../tasks/lifecycle.js';
+import { attachTask } from './driver-attach.js';
 import { followPauseRequests } from './driver-pause.js';
 import { readPartitionProgress, type ProgressLine } from './driver-progress.js';
 import { mismatchLocations, planVolumeTask, type MismatchLocation, type VolumeTaskRequest } from './driver-volume-task.js';
@@ -44,6 +45,10 @@ export interface DriverTask {
   progressMs?: number;
   /** The agent's pause/resume requests for this task (`driver-pause.ts`), applied in the region. */
   controlFile?: string;
+  /** Wait for this region task (submitted by a killed predecessor) instead of submitting one (`driver-attach.ts`). */
+  attach?: number;
+  /** Called with the region task's id once it is submitted (or attached). */
+  onSubmitted?: (id: string) => void;
 }
 
 /**
@@ -87,7 +92,7 @@ export async function runDriverTask(task: DriverTask): Promise<DriverCompletion>
     const spec = plan ?? task;
     // The data set defaults to the whole target device: its size comes from the driver layer.
     const targetSize = spec.target !== undefined && spec.length === undefined ? (await open(spec.target)).size : undefined;
-    const submitted = await submitTask(session, kinds, {
+    const submitted = task.attach !== undefined ? await attachTask(session.region, task.attach, task.kind) : await submitTask(session, kinds, {
       ...(targetSize === undefined ? {} : { targetSize }),
       kind: task.kind,
       ...(spec.target === undefined ? {} : { target: spec.target }),
@@ -98,6 +103,7 @@ export async function runDriverTask(task: DriverTask): Promise<DriverCompletion>
       params: spec.params,
       initiator: true,
     });
+    task.onSubmitted?.(submitted.id);
     const reporting = new AbortController();
     const report = task.onProgress === undefined ? undefined : reportProgress(session.region, submitted.taskId, task.onProgress, task.progressMs ?? 500, reporting.signal);
     const pausing = task.controlFile === undefined ? undefined : followPauseRequests(session, submitted.taskId, task.controlFile, task.progressMs ?? 500, reporting.signal, (line) => process.stderr.write(`driver: ${line}\n`));

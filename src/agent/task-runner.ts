@@ -10,13 +10,15 @@
  * group. Pause and resume go to the region: the runner writes the wanted state to the task's control file
  * (`driver-pause.ts`, named to the driver in `BLOCKRIG_CONTROL_FILE`), and the driver sets the task's
  * paused flag, which controllers honour. A custom driver command (no region) is stopped and continued
- * with SIGSTOP and SIGCONT of its group instead.
+ * with SIGSTOP and SIGCONT of its group instead. A default driver started again after its predecessor
+ * was killed attaches to the region task that one submitted (`driver-attach.ts`).
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { TaskRecord } from '../wire/index.js';
+import { announcedRegionTask } from './driver-attach.js';
 import { CONTROL_FILE_ENV, requestPause } from './driver-pause.js';
 import { lastProgressLine, type ProgressLine } from './driver-progress.js';
 
@@ -75,8 +77,12 @@ export interface ProcessTaskRunnerOptions {
   cliPath: string;
   meta: string | undefined;
   clock: Clock;
-  /** `region`: pause through the driver and the metadata region (the default driver); `signal`: SIGSTOP/SIGCONT. */
-  pauseBy: 'region' | 'signal';
+  /**
+   * True for the default driver (`blockrig driver run` on the region): pause through the region, and a
+   * driver started again attaches to its predecessor's region task. False for a custom driver command:
+   * SIGSTOP/SIGCONT, and a restart runs the command again.
+   */
+  regionDriver: boolean;
 }
 
 /** Runs driver processes as real OS processes. */
@@ -106,10 +112,20 @@ export class ProcessTaskRunner implements TaskRunner {
     return argv;
   }
 
+  /** The region task a killed earlier attempt of `task` submitted, newest attempt first, or null. */
+  #predecessorRegionTask(task: TaskRecord, attempt: number): string | null {
+    for (let a = attempt - 1; a >= 1; a--) {
+      const id = announcedRegionTask(this.#files(task, a).out);
+      if (id !== null) return id;
+    }
+    return null;
+  }
+
   start(task: TaskRecord, attempt: number): StartedDriver {
     const files = this.#files(task, attempt);
+    const attach = this.#options.regionDriver ? this.#predecessorRegionTask(task, attempt) : null;
     const script = '"$@" >"$BLOCKRIG_OUT" 2>"$BLOCKRIG_ERR"; echo $? >"$BLOCKRIG_EXIT.tmp"; mv "$BLOCKRIG_EXIT.tmp" "$BLOCKRIG_EXIT"';
-    const child = spawn('/bin/sh', ['-c', script, 'blockrig-driver', ...this.commandFor(task)], {
+    const child = spawn('/bin/sh', ['-c', script, 'blockrig-driver', ...this.commandFor(task), ...(attach === null ? [] : ['--attach', attach])], {
       detached: true,
       stdio: 'ignore',
       env: { ...process.env, BLOCKRIG_OUT: files.out, BLOCKRIG_ERR: files.err, BLOCKRIG_EXIT: files.exit, BLOCKRIG_TASK_ID: task.id, [CONTROL_FILE_ENV]: this.#controlFile(task) },
@@ -135,7 +151,7 @@ export class ProcessTaskRunner implements TaskRunner {
   }
 
   control(task: TaskRecord, control: 'cancel' | 'pause' | 'resume'): void {
-    if (control !== 'cancel' && this.#options.pauseBy === 'region') {
+    if (control !== 'cancel' && this.#options.regionDriver) {
       requestPause(this.#controlFile(task), control === 'pause');
       return;
     }

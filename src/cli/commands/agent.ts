@@ -13,6 +13,7 @@ import { action, type CommandModule } from '../command.js';
 import { untilSignal } from './server.js';
 import { stopWithParent } from '../../cluster/exit-with-parent.js';
 import { CONTROL_FILE_ENV } from '../../agent/driver-pause.js';
+import { submittedLine } from '../../agent/driver-attach.js';
 
 const AgentArgs = z.object({
   config: z.string().min(1),
@@ -73,6 +74,7 @@ const DriverArgs = z.object({
   offline: z.boolean().optional(),
   json: z.boolean().optional(),
   progressMs: z.coerce.number().int().min(50).max(60_000).default(500),
+  attach: z.string().regex(/^[0-9a-f]{8}$/i, 'attach must be a region task id of 8 hex digits').optional(),
 });
 
 /** `blockrig driver run`: the driver process an agent invokes for a task. */
@@ -98,6 +100,7 @@ export const driverCommands: CommandModule = (program) => {
     .option('--run-partitions', 'also run a controller in this process (clusters without controller processes)')
     .option('--json', 'print the final status as JSON, preceded by a {"event":"progress",...} line every --progress-ms while it runs')
     .option('--progress-ms <ms>', 'interval of progress lines with --json', '500')
+    .option('--attach <id>', 'wait for this region task (8 hex digits), submitted by an earlier driver of the same task that was killed, instead of submitting one')
     .addHelpText('after', '\nUsually started by an agent, which reads the progress lines. SIGTERM cancels the task in the region.\n\nExamples:\n  blockrig driver run fill --meta /dev/loop3 --target /dev/loop4 --partitions 64 --json\n  blockrig driver run verify --meta ./meta.img --target ./data.img --seed 7f3a09c1 --run-partitions\n  blockrig driver run volume-scrub --meta ./meta.img --volumes ./volumes.img --volume v5 --partitions 8 --json\n  blockrig driver run volume-rebuild --meta ./meta.img --volume v5 --run-partitions')
     .action(
       action(async (kind: string, options: Record<string, unknown>) => {
@@ -132,6 +135,8 @@ export const driverCommands: CommandModule = (program) => {
           signal: stop.signal,
           // Set by the agent that started this driver: where it writes pause/resume requests.
           ...(process.env[CONTROL_FILE_ENV] === undefined ? {} : { controlFile: process.env[CONTROL_FILE_ENV] }),
+          ...(args.attach === undefined ? {} : { attach: parseInt(args.attach, 16) }),
+          ...(args.json === true ? { onSubmitted: (id: string) => void process.stdout.write(`${submittedLine(id)}\n`) } : {}),
           ...(args.json === true ? { onProgress: (p: ProgressLine) => void process.stdout.write(`${JSON.stringify(p)}\n`), progressMs: args.progressMs } : {}),
         });
         if (args.json === true) process.stdout.write(`${JSON.stringify(completion)}\n`);
