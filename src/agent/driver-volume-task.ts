@@ -9,10 +9,11 @@
  * status says where the mismatches are.
  */
 import type { BlockDevice } from '../../drivers/types.js';
+import { systemClock, type Clock } from '../clock.js';
 import { ConflictError, InvalidArgumentError } from '../errors.js';
 import { MemberState } from '../volume/member.js';
 import { startStoredCopy, storedRows } from '../volume/volume-admin.js';
-import { VolumeTable } from '../volume/volume-table.js';
+import { VolumeTable, type StoredVolume } from '../volume/volume-table.js';
 import type { TaskKind } from '../wire/index.js';
 
 /** Partitions of a volume task when the issuer gave no count. */
@@ -51,7 +52,7 @@ export interface MismatchLocation {
 }
 
 /** Plans the region task of a volume task; refuses a volume that is missing or has nothing to rebuild. */
-export async function planVolumeTask(request: VolumeTaskRequest, open: (uri: string) => Promise<BlockDevice>): Promise<PlannedVolumeTask> {
+export async function planVolumeTask(request: VolumeTaskRequest, open: (uri: string) => Promise<BlockDevice>, clock: Clock = systemClock): Promise<PlannedVolumeTask> {
   const table = new VolumeTable(await open(request.table));
   let stored = await table.get(request.volume);
   if (request.kind === 'volume-copy') {
@@ -63,6 +64,7 @@ export async function planVolumeTask(request: VolumeTaskRequest, open: (uri: str
     const params = { volume: request.volume, meta: request.table, member, served: request.offline !== true };
     return { target: to, offset: 0, length: rows * stored.entry.config.chunkSize, partitionSize: partitionBytes(rows, stored.entry.config.chunkSize, request.partitions), params };
   }
+  if (request.kind === 'volume-rebuild' && request.offline !== true) stored = await spareTakenIn(table, request.volume, stored, clock);
   const { config, members } = stored.entry;
   const inSync = members.flatMap((m, i) => (m.state === MemberState.InSync ? [i] : []));
   let targetIndex = inSync[0];
@@ -84,6 +86,26 @@ export async function planVolumeTask(request: VolumeTaskRequest, open: (uri: str
   if (request.kind === 'volume-scrub') params.repair = request.repair === true;
   if (request.kind === 'volume-rebuild') Object.assign(params, { member: targetIndex, served: request.offline !== true });
   return { target, offset: 0, length: rows * config.chunkSize, partitionSize, params };
+}
+
+/** How long a rebuild issued right after a failure waits for the serving process to move a spare in. */
+const SPARE_WAIT_MS = 30_000;
+
+/**
+ * A rebuild issued right after a member failed (the dashboard's Fail, then Rebuild) may reach the table
+ * before the serving process has moved a spare into the failed slot: while a member is failed, none is
+ * rebuilding and a spare is there to take it, wait (up to 30 s) for that.
+ */
+async function spareTakenIn(table: VolumeTable, name: string, stored: StoredVolume, clock: Clock): Promise<StoredVolume> {
+  const waiting = (s: StoredVolume): boolean =>
+    s.entry.config.spares.length > 0 && s.entry.members.some((m) => m.state === MemberState.Failed) && !s.entry.members.some((m) => m.state === MemberState.Rebuilding);
+  const started = clock.now();
+  let current = stored;
+  while (waiting(current) && clock.now() - started < SPARE_WAIT_MS) {
+    await clock.sleep(250);
+    current = await table.get(name);
+  }
+  return current;
 }
 
 /** Bytes per partition: whole rows, so there may be fewer partitions than asked for when rows do not divide evenly. */
