@@ -103,10 +103,10 @@ export function timelineSvg(r: ScenarioRun): string {
     }
   });
   for (const e of r.controllerEvents) {
-    const colour = e.what === 'error' ? '#6a1b9a' : '#ef6c00';
+    const colour = e.what === 'error' ? '#6a1b9a' : e.what === 'reclaim' ? '#2e7d32' : '#ef6c00';
     out.push(`<circle cx="${x(e.atMs)}" cy="${top + 8 + e.controller * 10}" r="4" fill="${colour}"><title>${esc(`${e.atMs} ms: controller ${e.controller} ${e.what}${e.detail === undefined ? '' : ` (${e.detail})`}`)}</title></circle>`);
   }
-  out.push(`<text x="${left}" y="${H - 4}" font-size="11">blue: task progress; red: faults (shaded while active); dots: controller process kills/pauses (orange), unexpected exits (purple), one row per controller</text>`);
+  out.push(`<text x="${left}" y="${H - 4}" font-size="11">blue: task progress; red: faults (shaded while active); dots: controller process kills/pauses (orange), reclaims of a dead or stalled holder's chunk (green), unexpected exits (purple), one row per controller</text>`);
   out.push('</svg>');
   return out.join('\n');
 }

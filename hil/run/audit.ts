@@ -32,15 +32,23 @@ export function claimsHeld(records: readonly AuditRecord[], taskId: string): num
   return held.size;
 }
 
-/** Chunks (of any task) claimed by more than one controller incarnation, over every controller's records. */
-export function reclaimedChunks(records: readonly AuditRecord[]): number {
+/** Claims that took a chunk (of any task) another controller incarnation had claimed before: reclaims. */
+export function reclaims(records: readonly AuditRecord[]): Extract<AuditRecord, { type: 'claimed' }>[] {
   const holders = new Map<string, Set<string>>();
-  for (const r of records) {
+  const out: Extract<AuditRecord, { type: 'claimed' }>[] = [];
+  for (const r of [...records].sort((a, b) => a.at - b.at)) {
     if (r.type !== 'claimed') continue;
     const key = `${r.taskId}/${r.chunk}`;
+    const incarnation = `${r.controller}/${r.incarnation}`;
     const set = holders.get(key) ?? new Set<string>();
-    set.add(`${r.controller}/${r.incarnation}`);
+    if (set.size > 0 && !set.has(incarnation)) out.push(r);
+    set.add(incarnation);
     holders.set(key, set);
   }
-  return [...holders.values()].filter((s) => s.size > 1).length;
+  return out;
+}
+
+/** Chunks (of any task) claimed by more than one controller incarnation, over every controller's records. */
+export function reclaimedChunks(records: readonly AuditRecord[]): number {
+  return new Set(reclaims(records).map((r) => `${r.taskId}/${r.chunk}`)).size;
 }

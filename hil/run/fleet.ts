@@ -18,7 +18,7 @@ import type { AuditRecord } from '../../src/controller/events.js';
 import { dumpRegion } from '../../src/metadata/inspect.js';
 import { MetadataRegion } from '../../src/metadata/region.js';
 import type { ProcessSupervisor, RigProcess } from '../rig/processes.js';
-import { claimsHeld, readAudit, reclaimedChunks } from './audit.js';
+import { claimsHeld, readAudit, reclaimedChunks, reclaims } from './audit.js';
 
 /** A controller's life. */
 export type ControllerState = 'running' | 'paused' | 'killed';
@@ -27,7 +27,7 @@ export type ControllerState = 'running' | 'paused' | 'killed';
 export interface ControllerEvent {
   readonly atMs: number;
   readonly controller: number;
-  readonly what: 'killed' | 'paused' | 'resumed' | 'error';
+  readonly what: 'killed' | 'paused' | 'resumed' | 'error' | 'reclaim';
   readonly detail?: string;
 }
 
@@ -75,7 +75,9 @@ export interface FleetOptions {
 
 /** See the module comment. */
 export class ControllerFleet implements TaskControl {
-  readonly events: ControllerEvent[] = [];
+  readonly #events: ControllerEvent[] = [];
+  /** The host's monotonic clock (the audit files' time base) when the first task started. */
+  #startedHost = 0;
   readonly #o: FleetOptions;
   readonly #procs: RigProcess[] = [];
   readonly #states: ControllerState[];
@@ -94,6 +96,12 @@ export class ControllerFleet implements TaskControl {
 
   get progress(): number {
     return this.#progress;
+  }
+
+  /** Kills, pauses and unexpected exits, and the reclaims the audit files show, in time order. */
+  get events(): readonly ControllerEvent[] {
+    const reclaimed = reclaims(this.#audit()).map((r): ControllerEvent => ({ atMs: Math.round(r.at - this.#startedHost), controller: r.controller, what: 'reclaim', detail: `chunk ${r.chunk} of task ${r.taskId}` }));
+    return [...this.#events, ...reclaimed].sort((a, b) => a.atMs - b.atMs);
   }
 
   /** Chunks of the submitted tasks claimed by more than one controller incarnation. */
@@ -162,7 +170,11 @@ export class ControllerFleet implements TaskControl {
    */
   async follow<T>(kind: string, signal: AbortSignal, work: () => Promise<T>, onPoll: () => void = () => undefined): Promise<T> {
     const o = this.#o;
-    if (this.#started === 0) this.#started = o.clock.now();
+    if (this.#started === 0) {
+      this.#started = o.clock.now();
+      // CLOCK_MONOTONIC, as `controller run --audit` stamps its records (hostMonotonicMs).
+      this.#startedHost = Number(process.hrtime.bigint()) / 1e6;
+    }
     this.#kind = kind;
     this.#taskId = undefined;
     this.#progress = 0;
@@ -223,7 +235,7 @@ export class ControllerFleet implements TaskControl {
 
   #event(controller: number, what: ControllerEvent['what'], detail?: string): void {
     this.#o.log(`controller ${controller}: ${what}${detail === undefined ? '' : ` (${detail})`}`);
-    this.events.push({ atMs: Math.round(this.#o.clock.now() - this.#started), controller, what, ...(detail === undefined ? {} : { detail }) });
+    this.#events.push({ atMs: Math.round(this.#o.clock.now() - this.#started), controller, what, ...(detail === undefined ? {} : { detail }) });
   }
 
   /** SIGKILL once the controller holds a claim (see the module comment). */

@@ -210,6 +210,8 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   const devices = rig === undefined ? [] : deviceReports(s.volume.members, s.volume.spares, rig);
   const consoleTranscript = rig?.console?.console.transcript;
   const volumeState = rig?.volume.volumeState;
+  // Read before teardown: reclaims come from the audit files in the work folder.
+  const controllerEvents = task?.events ?? [];
   const problems = await teardown.run();
   for (const p of problems) log(`teardown: ${p}`);
   if (options.keep === true) log(`work folder kept: ${workDir}`);
@@ -228,7 +230,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     faults: timeline?.records ?? [],
     progress,
     taskMs,
-    controllerEvents: task?.events ?? [],
+    controllerEvents,
     devices,
     volumeState,
     workload,
