@@ -56,5 +56,11 @@ describe('a region task under a controller process kill', () => {
     const log = new RegExp(`controller:0 \\(pid ${pid}\\)</summary><pre>[\\s\\S]*?</pre>`).exec(page)?.[0] ?? '';
     expect(log).toContain('[exited: SIGKILL]');
     expect(page).toMatch(/controller:1 \(pid \d+\)<\/summary><pre>[\s\S]*?\[exited: code 0\]/);
+    // The chart shows the kill while it held a claim, and the peer's reclaim after it.
+    const kill = /<title>(\d+) ms: controller 0 killed \(pid \d+, holding a claim\)/.exec(page);
+    const reclaim = /<title>(\d+) ms: controller 1 reclaim \(chunk \d+ of task \w+\)/.exec(page);
+    expect(kill).not.toBeNull();
+    expect(reclaim).not.toBeNull();
+    expect(Number(reclaim?.[1])).toBeGreaterThan(Number(kill?.[1]));
   }, 120_000);
 });
