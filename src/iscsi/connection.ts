@@ -5,6 +5,7 @@
  * is final: it is reported once through `onClose` and the socket is destroyed.
  */
 import { connect, type Socket } from 'node:net';
+import { BatchedSocketWrites } from '../batched-socket-writes.js';
 import type { Clock } from '../clock.js';
 import { DisconnectedError, IscsiProtocolError, TimeoutError } from '../errors.js';
 import { PduReader } from './pdu-reader.js';
@@ -16,6 +17,7 @@ const LOGIN_DATA_LIMIT = 65536;
 /** A connection to a target portal. */
 export class IscsiConnection {
   readonly #socket: Socket;
+  readonly #batch: BatchedSocketWrites;
   readonly #reader = new PduReader(LOGIN_DATA_LIMIT);
   readonly #queue: Pdu[] = [];
   #waiter: ((pdu: Pdu | Error) => void) | undefined;
@@ -30,6 +32,7 @@ export class IscsiConnection {
     private readonly clock: Clock,
   ) {
     this.#socket = socket;
+    this.#batch = new BatchedSocketWrites(socket);
     socket.setNoDelay(true);
     input.attach((chunk) => this.#onData(chunk));
     socket.on('error', (err) => this.#fail(new DisconnectedError(`iSCSI connection to ${portal} failed: ${err.message}`, { cause: err })));
@@ -90,9 +93,8 @@ export class IscsiConnection {
   /** Sends one encoded PDU (the buffers `encodePdu` returned). Throws once the connection has failed. */
   send(buffers: readonly Buffer[]): void {
     if (this.#failure !== undefined) throw this.#failure;
-    this.#socket.cork();
-    for (const b of buffers) this.#socket.write(b);
-    this.#socket.uncork();
+    // PDUs of one event-loop turn (commands issued as others complete) leave in one writev.
+    for (const b of buffers) this.#batch.write(b);
   }
 
   /** Waits for the next PDU (login phase only), failing with `TimeoutError` after `timeoutMs`. */
