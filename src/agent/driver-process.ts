@@ -88,7 +88,8 @@ export async function runDriverTask(task: DriverTask): Promise<DriverCompletion>
     }
     client = await HostSession.join({ region: await MetadataRegion.open(await open(task.meta)), clock: systemClock, role: HostRole.Client, hostname: hostname(), pid: process.pid });
     const session = client;
-    const plan = task.volume === undefined ? undefined : await planVolumeTask({ kind: task.kind as VolumeTaskRequest['kind'], ...task.volume }, open);
+    // A driver attaching to its predecessor's region task takes that task as it is (a volume task's plan was made then).
+    const plan = task.volume === undefined || task.attach !== undefined ? undefined : await planVolumeTask({ kind: task.kind as VolumeTaskRequest['kind'], ...task.volume }, open);
     const spec = plan ?? task;
     // The data set defaults to the whole target device: its size comes from the driver layer.
     const targetSize = spec.target !== undefined && spec.length === undefined ? (await open(spec.target)).size : undefined;
@@ -117,7 +118,7 @@ export async function runDriverTask(task: DriverTask): Promise<DriverCompletion>
       // The final cells (with owners) go with the completion status, so a finished task still shows them.
       const cells = task.onProgress === undefined ? null : await readPartitionProgress(session.region, submitted.taskId).catch(() => null);
       const withCells: DriverCompletion = cells === null ? completion : { ...completion, partitionStates: cells.partitionStates, partitionOwners: cells.partitionOwners };
-      return plan !== undefined && task.kind === 'volume-scrub' ? { ...withCells, mismatchLocations: mismatchLocations(plan, completion.outcome?.result) } : withCells;
+      return task.volume !== undefined && task.kind === 'volume-scrub' ? { ...withCells, mismatchLocations: mismatchLocations(completion, completion.outcome?.result) } : withCells;
     } catch (err) {
       if (!task.signal.aborted) throw err;
       await cancelTask(session, submitted.taskId).catch(() => undefined);

@@ -114,8 +114,8 @@ function partitionBytes(rows: number, chunkSize: number, partitions: number | un
   return Math.ceil(rows / Math.min(partitions ?? DEFAULT_VOLUME_PARTITIONS, rows)) * chunkSize;
 }
 
-/** Member byte ranges of the partitions a scrub reported mismatched (`mismatchedPartitions` of its result). */
-export function mismatchLocations(plan: PlannedVolumeTask, result: unknown): MismatchLocation[] {
+/** Member byte ranges of the partitions a scrub reported mismatched (`mismatchedPartitions` of its result), from its data set. */
+export function mismatchLocations(plan: Pick<PlannedVolumeTask, 'offset' | 'length' | 'partitionSize'>, result: unknown): MismatchLocation[] {
   const partitions = (result as { mismatchedPartitions?: unknown } | null)?.mismatchedPartitions;
   if (!Array.isArray(partitions)) return [];
   return partitions
