@@ -182,10 +182,15 @@ export abstract class ParityMaintenance extends Volume {
   /** raid5: true when the XOR of every member over rows [start, end) is zero (P matches the data everywhere). */
   #parityHolds(chunks: readonly (Buffer | undefined)[]): boolean {
     if (this.layout.parityChunks !== 1 || chunks.some((c) => c === undefined)) return false;
-    const acc = Buffer.allocUnsafe((chunks[0] as Buffer).length);
+    const length = (chunks[0] as Buffer).length;
+    // One scratch buffer per volume: this runs synchronously, so concurrent scrubs never share it at once.
+    if (this.#scratch.length < length) this.#scratch = Buffer.allocUnsafe(length);
+    const acc = this.#scratch.subarray(0, length);
     xorAll(acc, chunks as Buffer[]);
     return isZero(acc);
   }
+
+  #scratch = Buffer.alloc(0);
 
   async scrubRows(start: number, end: number, options: ScrubOptions = {}): Promise<ScrubResult> {
     this.checkRows(start, end);

@@ -23,7 +23,7 @@ export interface PipelineOptions<T> {
   readonly lock: RowLock;
   /** Rows per batch. */
   readonly batch: number;
-  /** Batches loaded ahead of the one being worked (default 3). */
+  /** Batches loaded ahead of the one being worked (default 7: with 1 MiB batches, 8 requests per member in flight). */
   readonly lookahead?: number;
   /** Reads a batch (runs holding its rows). */
   readonly load: (start: number, end: number) => Promise<T>;
@@ -53,7 +53,7 @@ export async function pipelineRows<T>(start: number, end: number, o: PipelineOpt
   const ahead: Promise<Loaded<T>>[] = [];
   let opened = start;
   const fill = (): void => {
-    while (opened < end && ahead.length <= (o.lookahead ?? 3)) {
+    while (opened < end && ahead.length <= (o.lookahead ?? 7)) {
       ahead.push(open(opened));
       opened = Math.min(end, opened + o.batch);
     }

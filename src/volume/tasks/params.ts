@@ -39,7 +39,7 @@ const common = {
   volume: z.string().min(1),
   /** URI of the metadata device holding the volume table. */
   meta: z.string().min(1),
-  /** Rows per step between checkpoints (default: 4 MiB of member data). */
+  /** Rows per step between checkpoints (default: 8 MiB of member data). */
   stepRows: z.number().int().positive().max(4096).optional(),
   /** Most member bytes per second each controller works at on this task (default: no limit). */
   rateLimit: rate.optional(),

@@ -69,10 +69,10 @@ export function rowsOf(volume: Volume, offset: number, length: number): [number,
   return [offset / chunk, Math.min(volume.layout.rows, (offset + length) / chunk)];
 }
 
-/** Member bytes per step between checkpoints, unless `stepRows` says otherwise: 4 batches of the row pipeline. */
-const STEP_BYTES = 4 * 1024 * 1024;
+/** Member bytes per step between checkpoints, unless `stepRows` says otherwise: the row pipeline's read-ahead. */
+const STEP_BYTES = 8 * 1024 * 1024;
 
-/** Rows per step between checkpoints: `stepRows`, or 4 MiB of member data. */
+/** Rows per step between checkpoints: `stepRows`, or 8 MiB of member data. */
 export function stepRowsOf(volume: Volume, stepRows: number | undefined): number {
   return stepRows ?? Math.max(1, Math.floor(STEP_BYTES / volume.layout.chunkSize));
 }
