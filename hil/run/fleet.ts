@@ -6,8 +6,8 @@
  * the task's progress from the region every 50 ms (so progress-point faults fire on real progress), and
  * signals the processes for the timeline's kill (SIGKILL) and pause (SIGSTOP, then SIGCONT) faults.
  *
- * A kill lands while the controller holds a claim on the task: when it holds none at that instant (it is
- * between two), the SIGKILL waits until its audit shows its next claim. So a scenario's kill always leaves
+ * A kill or a pause lands while the controller holds a claim on the task: when it holds none at that
+ * instant (it is between two), the signal waits until its audit shows its next claim. So a scenario's kill always leaves
  * a claimed chunk for a peer to reclaim, however fast the task runs; `reclaimed` counts the chunks of the
  * submitted tasks claimed by more than one controller incarnation (from the audit files).
  */
@@ -243,25 +243,32 @@ export class ControllerFleet implements TaskControl {
     const p = this.#procs[id];
     if (p === undefined || this.#states[id] === 'killed') return;
     this.#states[id] = 'killed';
-    void (async () => {
-      const deadline = this.#o.clock.now() + 30_000;
-      while (!this.#holdsClaim(id) && this.#running && !p.exited && this.#o.clock.now() < deadline) await this.#o.clock.sleep(10);
+    void this.#onceClaiming(id, p).then((holding) => {
       this.#o.processes.signal(p.pid, 'SIGKILL');
-      this.#event(id, 'killed', `pid ${p.pid}${this.#holdsClaim(id) ? ', holding a claim' : ', holding no claim'}`);
-    })();
+      this.#event(id, 'killed', `pid ${p.pid}, ${holding}`);
+    });
   }
 
+  /** SIGSTOP once the controller holds a claim (as a kill), SIGCONT `ms` later. */
   pause(id: number, ms: number): void {
     const p = this.#procs[id];
     if (p === undefined || this.#states[id] !== 'running') return;
-    this.#o.processes.signal(p.pid, 'SIGSTOP');
     this.#states[id] = 'paused';
-    this.#event(id, 'paused', `pid ${p.pid}, ${ms} ms`);
-    void this.#o.clock.sleep(ms).then(() => {
+    void this.#onceClaiming(id, p).then(async (holding) => {
+      this.#o.processes.signal(p.pid, 'SIGSTOP');
+      this.#event(id, 'paused', `pid ${p.pid}, ${holding}, ${ms} ms`);
+      await this.#o.clock.sleep(ms);
       this.#o.processes.signal(p.pid, 'SIGCONT');
       if (this.#states[id] === 'paused') this.#states[id] = 'running';
       this.#event(id, 'resumed');
     });
+  }
+
+  /** Waits (up to 30 s) until controller `id` holds a claim on the task, or the task or the process ended. */
+  async #onceClaiming(id: number, p: RigProcess): Promise<string> {
+    const deadline = this.#o.clock.now() + 30_000;
+    while (!this.#holdsClaim(id) && this.#running && !p.exited && this.#o.clock.now() < deadline) await this.#o.clock.sleep(10);
+    return this.#holdsClaim(id) ? 'holding a claim' : 'holding no claim';
   }
 
   /** Resumes any paused controller and stops them all (SIGTERM: they leave the region). */
