@@ -2,9 +2,9 @@
  * The dashboard end to end in real headless Chromium against real processes: two servers, two clusters
  * with one agent per server each (`blockrig cluster up`). Log in (a wrong password is refused beside the
  * field), see each cluster's devices, issue a real volume scrub from the form and watch it reach COMPLETE
- * by push without a reload (then repair, after confirmation), see bad fields refused beside them, pause /
- * resume / cancel (with confirmation), see a volume (raid1 over cluster c2's devices) and fail a member
- * after confirmation to see it degraded, see a device go unavailable, then kill server A: the page follows
+ * by push without a reload (then repair and initialize, after confirmation), see bad fields refused beside
+ * them, pause / resume / cancel (with confirmation), see a volume (raid1 over cluster c2's devices) and fail
+ * a member after confirmation to see it degraded, see a device go unavailable, then kill server A: the page follows
  * server B by itself, still logged in, and work carries on from B. Screenshots in test-artifacts/e2e/.
  *
  * Cluster c1 is real: a metadata region, a controller process, a raid5 volume in its volume table and the
@@ -199,6 +199,23 @@ describe('dashboard in Chromium', () => {
     await page.waitForSelector(`tr[data-task="${check}"][data-state=succeeded]`, { timeout: 60_000 });
     expect(await page.textContent(`tr[data-task="${check}"] [data-role=result]`)).toBe('0 mismatched sectors');
     await browser.shot('04-volume-scrub-repaired');
+  });
+
+  it('initializes a volume from the form after confirmation', async () => {
+    const { page } = browser;
+    const id = await issuedBy(
+      page,
+      async () => {
+        await page.selectOption(`${FORM} select[name=kind]`, 'volume-initialize');
+        await page.selectOption(`${FORM} select[name=volume]`, 'v5');
+        await page.fill(`${FORM} input[name=partitions]`, '2');
+        await page.click(`${FORM} button[type=submit]`);
+      },
+      { label: 'Initialize', says: 'Every row of v5 gets its parity recomputed' },
+    );
+    await page.waitForSelector(`tr[data-task="${id}"][data-state=succeeded]`, { timeout: 60_000 });
+    expect(await page.textContent(`tr[data-task="${id}"] [data-role=result]`)).toBe('0 sectors rewritten');
+    expect(await page.locator(`tr[data-task="${id}"] .cell[data-state=COMPLETE]`).count()).toBe(2);
   });
 
   it('shows validation errors beside the field', async () => {
