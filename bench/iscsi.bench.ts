@@ -100,7 +100,7 @@ async function run(ctx: BenchContext): Promise<{ rows: BenchRow[]; notes: string
     notes:
       `tgtd (rdwr backing store on a ${size / MiB} MiB sparse file in the temp folder) on 127.0.0.1, one session each, ${IN_FLIGHT} commands in flight, ` +
       `${seconds} s per run, ${ROUNDS} alternating rounds, medians. blockrig runs in the benchmark's own Node process; READ (16) with Data-In ` +
-      'reassembled into one Buffer per command, and the command PDUs issued in one event-loop turn sent with one writev (BatchedSocketWrites). ' +
+      'reassembled into one Buffer per command, and the command PDUs issued together (as the completions of one received chunk come in) sent with one writev (BatchedSocketWrites). ' +
       'What still costs: a buffer allocated per received PDU and per command (garbage collection is about 15% of the initiator\'s CPU in a profile), ' +
       'and one JavaScript thread for session and completion handling. Both initiators share the two cores with tgtd, so the ratio says more than the absolute figures.',
   };

@@ -124,9 +124,9 @@ async function run(ctx: BenchContext): Promise<{ rows: BenchRow[]; notes: string
     notes:
       `${size / MiB} MiB file with random data, served from the page cache by all three servers over unix sockets; ${ROUNDS} rounds, each starting with another server, ` +
       'the image synced before every measurement; medians. blockrig reads straight into pooled, page-aligned reply frames (readInto; header and data in one socket write), ' +
-      'tries each file request first with preadv2/pwritev2(RWF_NOWAIT) on the event loop (page-cache hits skip libuv\'s thread pool), and writes the replies of one ' +
-      'event-loop turn with one writev. What still limits it: one JavaScript thread for every connection (nbdkit and qemu-nbd use several native threads), ' +
-      'write payloads assembled from the socket\'s 64 KiB reads (a copy and an allocation per request), and a thread-pool hop for every write on filesystems ' +
+      'tries each file request first with preadv2/pwritev2(RWF_NOWAIT) on the event loop (page-cache hits skip libuv\'s thread pool), and writes the replies produced together ' +
+      'with one writev. What still limits it: one JavaScript thread for every connection (nbdkit and qemu-nbd use several native threads), ' +
+      'write payloads copied out of the socket\'s reads, which Node allocates 64 KiB at a time for accepted sockets (no onread there), so writes still feed the garbage collector, and a thread-pool hop for every write on filesystems ' +
       'that refuse non-blocking buffered writes (ext4 here). The machine is shared by several engineers; ratios move between runs.',
   };
 }

@@ -93,7 +93,7 @@ export class IscsiConnection {
   /** Sends one encoded PDU (the buffers `encodePdu` returned). Throws once the connection has failed. */
   send(buffers: readonly Buffer[]): void {
     if (this.#failure !== undefined) throw this.#failure;
-    // PDUs of one event-loop turn (commands issued as others complete) leave in one writev.
+    // PDUs issued together (commands issued as others complete) leave in one writev.
     for (const b of buffers) this.#batch.write(b);
   }
 

@@ -4,7 +4,7 @@
  * (data, block status or an error with its message); every other command, and everything without
  * structured replies, gets a simple reply. An aligned read's data goes out in a pooled frame that holds the
  * header too (`frame-pool.ts`), so the reply is one socket write and nothing is allocated per read; other
- * data goes out with its header; replies of one event-loop turn leave together (`BatchedSocketWrites`).
+ * data goes out with its header; replies produced together leave together (`BatchedSocketWrites`).
  */
 import type { Socket } from 'node:net';
 import { BatchedSocketWrites } from '../batched-socket-writes.js';
@@ -37,7 +37,7 @@ export class ReplyWriter {
   readonly #socket: Socket;
   readonly #structured: boolean;
   readonly #frames: ReplyFramePool;
-  /** Replies of one event-loop turn leave in one writev (many, at a deep queue with page-cache hits). */
+  /** Replies produced together leave in one writev (many, at a deep queue with page-cache hits). */
   readonly #batch: BatchedSocketWrites;
 
   constructor(socket: Socket, structured: boolean, frames: ReplyFramePool) {

@@ -1,6 +1,6 @@
 /**
- * BatchedSocketWrites: writes of one event-loop turn stay corked until the check phase, then leave in
- * order, and every `written` callback runs once the bytes are handed to the kernel.
+ * BatchedSocketWrites: writes made together stay corked until the current tick's work is done, then
+ * leave in order, and every `written` callback runs once the bytes are handed to the kernel.
  */
 import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
@@ -26,7 +26,7 @@ async function socketPair(): Promise<{ client: Socket; peer: Socket }> {
 }
 
 describe('BatchedSocketWrites', () => {
-  it('corks a turn\'s writes until the check phase, then delivers them in order with every callback', async () => {
+  it('corks writes made together until the tick\'s work is done, then delivers them in order with every callback', async () => {
     const { client, peer } = await socketPair();
     const received: Buffer[] = [];
     peer.on('data', (chunk: Buffer) => received.push(chunk));
@@ -36,9 +36,11 @@ describe('BatchedSocketWrites', () => {
     for (const m of messages) batch.write(m, () => written++);
     expect(client.writableCorked).toBe(1);
     expect(written).toBe(0);
+    await Promise.resolve(); // promise jobs of the same tick: still corked
+    expect(client.writableCorked).toBe(1);
     await new Promise((resolve) => setImmediate(resolve));
     expect(client.writableCorked).toBe(0);
-    batch.write(Buffer.from('next turn')); // a later turn corks again
+    batch.write(Buffer.from('next turn')); // a later burst corks again
     expect(client.writableCorked).toBe(1);
     while (Buffer.concat(received).length < 100 * 100 + 9) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(Buffer.compare(Buffer.concat(received), Buffer.concat([...messages, Buffer.from('next turn')]))).toBe(0);
