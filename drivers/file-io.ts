@@ -17,8 +17,8 @@ export interface FastPath {
   /** Separate from reads: filesystems without non-blocking buffered writes are common (ext4, block devices). */
   readonly writes: FastPathState;
   /**
-   * Largest request tried on the event loop: above it the copy itself (tens of µs per 256 KiB) costs more
-   * than the thread-pool hop saves, and the pool's threads copy in parallel with the loop.
+   * Largest request tried on the event loop: a larger copy would hold the loop for hundreds of µs, while
+   * the pool's threads copy in parallel with it.
    */
   readonly maxBytes: number;
 }

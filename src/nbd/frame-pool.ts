@@ -15,16 +15,16 @@ import { allocAligned, DIRECT_IO_ALIGNMENT } from '../../drivers/native/aligned.
 /** Room reserved before the payload: the largest header written in front of read data. */
 const HEADER_ROOM = DIRECT_IO_ALIGNMENT;
 
-/** One frame lent out: `bytes` = header + payload, `payload` = the part the device fills. */
-export interface ReplyFrame {
+/** One frame lent out: `bytes` = header + payload, `payload` = the part the device fills (or the client's write). */
+export interface PayloadFrame {
   readonly bytes: Buffer;
   readonly payload: Buffer;
   /** Returns the frame to its pool; call once the socket no longer needs `bytes`. Later calls do nothing. */
   readonly release: () => void;
 }
 
-/** A pool of reply frames; see the module comment. */
-export class ReplyFramePool {
+/** A pool of payload frames; see the module comment. */
+export class PayloadFramePool {
   readonly #maxRetainedBytes: number;
   readonly #free = new Map<number, Buffer[]>();
   #retained = 0;
@@ -39,7 +39,7 @@ export class ReplyFramePool {
   }
 
   /** Lends a frame with `headerLength` (at most 4096) header bytes before `payloadLength` payload bytes. */
-  take(headerLength: number, payloadLength: number): ReplyFrame {
+  take(headerLength: number, payloadLength: number): PayloadFrame {
     const sizeClass = classOf(payloadLength);
     const pooled = this.#free.get(sizeClass)?.pop();
     if (pooled !== undefined) this.#retained -= pooled.length;

@@ -8,7 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import { BatchedSocketWrites } from '../batched-socket-writes.js';
-import type { ReplyFrame, ReplyFramePool } from './frame-pool.js';
+import type { PayloadFrame, PayloadFramePool } from './frame-pool.js';
 import { Command, ReplyFlag, ReplyType, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from './protocol.js';
 import { ALLOCATION_CONTEXT_ID } from './server-negotiation.js';
 
@@ -36,11 +36,11 @@ export interface Answer {
 export class ReplyWriter {
   readonly #socket: Socket;
   readonly #structured: boolean;
-  readonly #frames: ReplyFramePool;
+  readonly #frames: PayloadFramePool;
   /** Replies produced together leave in one writev (many, at a deep queue with page-cache hits). */
   readonly #batch: BatchedSocketWrites;
 
-  constructor(socket: Socket, structured: boolean, frames: ReplyFramePool) {
+  constructor(socket: Socket, structured: boolean, frames: PayloadFramePool) {
     this.#socket = socket;
     this.#structured = structured;
     this.#frames = frames;
@@ -48,12 +48,12 @@ export class ReplyWriter {
   }
 
   /** Lends a frame for a read of `request.length` (> 0) bytes, with room for this connection's reply header. */
-  takeReadFrame(request: ServerRequest): ReplyFrame {
+  takeReadFrame(request: ServerRequest): PayloadFrame {
     return this.#frames.take(this.#structured ? STRUCTURED_READ_HEADER : SIMPLE_HEADER, request.length);
   }
 
   /** Sends a successful read whose data is in `frame.payload`; the frame returns to the pool once written. */
-  sendReadFrame(request: ServerRequest, frame: ReplyFrame): void {
+  sendReadFrame(request: ServerRequest, frame: PayloadFrame): void {
     const socket = this.#socket;
     if (socket.destroyed) {
       frame.release();

@@ -14,7 +14,7 @@
 import type { Socket } from 'node:net';
 import { readInto } from '../../drivers/base.js';
 import { mappingFor } from '../errors.js';
-import { ReplyFramePool } from './frame-pool.js';
+import { PayloadFramePool } from './frame-pool.js';
 import { mapAllocation } from './allocation.js';
 import { Command, CommandFlag, NbdErrno, REQUEST_MAGIC } from './protocol.js';
 import { ReplyWriter, type Answer, type ServerRequest } from './server-replies.js';
@@ -43,7 +43,7 @@ export class ServerSession {
   readonly #reader: SocketReader;
   readonly #terms: SessionTerms;
   readonly #replies: ReplyWriter;
-  readonly #frames: ReplyFramePool;
+  readonly #frames: PayloadFramePool;
   readonly #export: ServedExport;
   readonly #log: (message: string) => void;
   readonly #running = new Set<Promise<void>>();
@@ -52,7 +52,7 @@ export class ServerSession {
   #stopping = false;
   #wake: (() => void) | undefined;
 
-  constructor(socket: Socket, reader: SocketReader, terms: SessionTerms, log: (message: string) => void, frames = new ReplyFramePool()) {
+  constructor(socket: Socket, reader: SocketReader, terms: SessionTerms, log: (message: string) => void, frames = new PayloadFramePool()) {
     this.#socket = socket;
     this.#reader = reader;
     this.#terms = terms;

@@ -18,7 +18,7 @@ import type { BlockDevice } from '../../drivers/types.js';
 import type { NbdEndpoint } from './address.js';
 import { ServedExport, type ExportOptions } from './server-export.js';
 import { negotiateServer, type ExportLookup } from './server-negotiation.js';
-import { ReplyFramePool } from './frame-pool.js';
+import { PayloadFramePool } from './frame-pool.js';
 import { ServerSession } from './server-session.js';
 import { SocketReader } from './socket-reader.js';
 
@@ -42,7 +42,7 @@ export class NbdServer implements ExportLookup {
   readonly #sessions = new Set<ServerSession>();
   readonly #sessionsDone = new Set<Promise<void>>();
   /** Read reply frames, shared by every connection (see `frame-pool.ts`). */
-  readonly #frames = new ReplyFramePool();
+  readonly #frames = new PayloadFramePool();
   #server: Server | undefined;
   #endpoint: NbdEndpoint | undefined;
   #closing: Promise<void> | undefined;

@@ -1,14 +1,14 @@
 /**
- * The NBD server's read reply frames: page-aligned payloads after the header, reuse only after release,
+ * The NBD server's payload frames: page-aligned payloads after the header room, reuse only after release,
  * and a bounded amount kept for reuse.
  */
 import { describe, expect, it } from 'vitest';
 import { bufferAddress } from '../../drivers/native/libc.js';
-import { ReplyFramePool } from '../../src/nbd/frame-pool.js';
+import { PayloadFramePool } from '../../src/nbd/frame-pool.js';
 
-describe('ReplyFramePool', () => {
+describe('PayloadFramePool', () => {
   it('puts the payload on a page boundary with the header right before it, in one buffer', () => {
-    const frame = new ReplyFramePool().take(28, 10_000);
+    const frame = new PayloadFramePool().take(28, 10_000);
     expect(frame.payload.length).toBe(10_000);
     expect(frame.bytes.length).toBe(28 + 10_000);
     expect(bufferAddress(frame.payload) % 4096).toBe(0);
@@ -17,7 +17,7 @@ describe('ReplyFramePool', () => {
   });
 
   it('lends a released frame again for a payload of the same size class, never one still lent', () => {
-    const pool = new ReplyFramePool();
+    const pool = new PayloadFramePool();
     const a = pool.take(16, 256 * 1024);
     const b = pool.take(16, 256 * 1024);
     expect(b.bytes.buffer).not.toBe(a.bytes.buffer);
@@ -37,7 +37,7 @@ describe('ReplyFramePool', () => {
   });
 
   it('keeps at most maxRetainedBytes for reuse and lets the rest go', () => {
-    const pool = new ReplyFramePool(3 * (4096 + 65536));
+    const pool = new PayloadFramePool(3 * (4096 + 65536));
     const frames = Array.from({ length: 5 }, () => pool.take(16, 65536));
     for (const f of frames) f.release();
     expect(pool.retainedBytes).toBe(3 * (4096 + 65536));
