@@ -35,6 +35,14 @@ describe('operator CLI help', () => {
     expect(runCli(['status', '--help']).stdout).toContain('BLOCKRIG_PASSWORD');
   });
 
+  it('task commands that work on a region and through the servers show the examples of both forms', () => {
+    const submit = runCli(['task', 'submit', '--help']).stdout;
+    expect(submit).toContain('blockrig task submit fill --meta /dev/loop3');
+    expect(submit).toMatch(/Through the servers \(--server URL or BLOCKRIG_SERVER\):\n {2}blockrig task submit volume-scrub --cluster c1 --volume v5 --wait\n/);
+    for (const kind of ['volume-rebuild', 'volume-initialize', 'volume-copy', 'verify']) expect(submit).toContain(`blockrig task submit ${kind} --cluster`);
+    expect(submit).toContain('BLOCKRIG_PASSWORD');
+  });
+
   it('exits 2 on an unknown option or a missing argument', () => {
     expect(runCli(['status', '--no-such-option']).status).toBe(2);
     const missing = runCli(['task', 'watch']);

@@ -21,8 +21,13 @@ export function subcommand(parent: Command, name: string, create: (c: Command) =
     return;
   }
   const has = (flag: string | undefined): boolean => existing.options.some((o) => o.long === flag);
+  const serverForm = create(withConnectionOptions(new Command(name)));
   // The server form's options (connection, --cluster, --state, ...) join the region form's, once each.
-  for (const option of create(withConnectionOptions(new Command(name))).options) if (!has(option.long)) existing.addOption(option);
+  for (const option of serverForm.options) if (!has(option.long)) existing.addOption(option);
+  // And its examples follow the region form's, under their own heading.
+  let examples = '';
+  (serverForm as unknown as NodeJS.EventEmitter).emit('afterHelp', { error: false, command: serverForm, write: (text: string) => (examples += text) });
+  if (examples.trim() !== '') existing.addHelpText('after', `Through the servers (--server URL or BLOCKRIG_SERVER):${examples.replace(/^\s*Examples:/, '').trimEnd()}`);
   existing.hook('preAction', async (_this, actionCommand) => {
     if (!viaServer(actionCommand)) return;
     await (run as (...args: unknown[]) => Promise<void>)(...(actionCommand.processedArgs as unknown[]), actionCommand.opts(), actionCommand);
