@@ -7,7 +7,7 @@
  */
 import { rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDevice } from '../../drivers/index.js';
 import { formatRegion } from '../../src/metadata/format.js';
 import { startProcess, waitFor } from '../support/processes.js';
@@ -15,6 +15,7 @@ import { requireCommand } from '../support/requirements.js';
 import { tempDir } from '../support/temp.js';
 import { clusterUp, startServer, waitForSocket, writeRig, type ServerHandle } from '../cluster/rig.js';
 import type { DeviceState, TaskRecord } from '../../src/wire/index.js';
+import { stopLeftoverDrivers } from '../cluster/real-driver.js';
 
 const dir = tempDir('blockrig-ioerrors-');
 const errorFlag = join(dir, 'write-errors.flag');
@@ -53,6 +54,9 @@ beforeAll(async () => {
   await bothSee((d) => d?.available === true, 'the export available on both servers');
 });
 
+
+afterAll(() => stopLeftoverDrivers(dir, ['c1']));
+
 describe("device state from controllers' I/O errors", () => {
   it('a device failing writes under a running task shows unavailable on both servers with the controller as reason, and returns', async () => {
     const [a] = servers as [ServerHandle, ServerHandle];
@@ -72,7 +76,10 @@ describe("device state from controllers' I/O errors", () => {
     rmSync(errorFlag);
     const up = await bothSee((d) => d?.available === true, 'the export available again on both servers');
     for (const d of up) expect(d.reason).toMatch(/I\/O succeeds again from controller|probe ok/);
-    const task = await a.task(issued.body.id);
-    expect(task?.state).toMatch(/running|failed|succeeded/);
+    // The controller goes on with the rest; the partitions that hit the errors fail the task.
+    let task: TaskRecord | undefined;
+    await waitFor(async () => ['succeeded', 'failed', 'cancelled'].includes((task = await a.task(issued.body.id))?.state ?? ''), 60_000, 'the fill to end');
+    expect(task?.state).toBe('failed');
+    expect(task?.error).toMatch(/exited with status 14/); // BLOCKRIG_E_TASK_FAILED: partitions failed
   });
 });

@@ -5,11 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../../src/wire/index.js';
 import { waitFor } from '../support/processes.js';
 import { tempDir } from '../support/temp.js';
-import { realDriverCluster, regionTasks, waitForProgress, type DriverResult, type RealDriverCluster } from './real-driver.js';
+import { realDriverCluster, regionTasks, waitForProgress, type DriverResult, type RealDriverCluster, stopLeftoverDrivers } from './real-driver.js';
 import { clusterUp, startServer, writeRig, type ServerHandle } from './rig.js';
 
 const dir = tempDir('blockrig-reattach-');
@@ -23,6 +23,9 @@ beforeAll(async () => {
   await clusterUp(config, 'c1', 1);
   await waitFor(async () => (await serverA.cluster('c1')).agents.some((a) => a.alive), 20_000, 'the agent registered');
 });
+
+
+afterAll(() => stopLeftoverDrivers(dir, ['c1']));
 
 describe('a killed driver process is started again and attaches to its region task', () => {
   it('kill -9 of the driver mid-task: attempt 2 waits for the same region task, which completes once', async () => {

@@ -14,7 +14,7 @@ import { requireCommand, requireRoot } from '../support/requirements.js';
 import { tempDir } from '../support/temp.js';
 import type { AgentView, TaskRecord } from '../../src/wire/index.js';
 import { createTwoHosts, type TwoHosts } from './netns.js';
-import { ranOnceEach, realDriverCluster, waitForProgress, type RealDriverCluster } from './real-driver.js';
+import { ranOnceEach, realDriverCluster, stopLeftoverDrivers, waitForProgress, type RealDriverCluster } from './real-driver.js';
 import { clusterUp, startServer, startedAgents, writeRig, type ServerHandle } from './rig.js';
 
 const dir = tempDir('blockrig-hosts-');
@@ -68,6 +68,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  stopLeftoverDrivers(dir, ['c2']);
   await Promise.all([up1, up2, serverA?.process, serverB?.process].filter((p) => p !== undefined).map((p) => stopProcess(p.child, 2000)));
   hosts?.destroy();
 });

@@ -6,12 +6,12 @@
  * the servers: the agent asks the driver process, which sets the flag, and the driver is never stopped.
  */
 import { readFileSync } from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../../src/wire/index.js';
 import { runCli } from '../support/cli.js';
 import { waitFor, type TestProcess } from '../support/processes.js';
 import { tempDir } from '../support/temp.js';
-import { realDriverCluster, regionHosts, regionTasks, waitForProgress, type DriverResult, type RealDriverCluster } from './real-driver.js';
+import { realDriverCluster, regionHosts, regionTasks, waitForProgress, type DriverResult, type RealDriverCluster, stopLeftoverDrivers } from './real-driver.js';
 import { clusterUp, startServer, writeRig, type ServerHandle } from './rig.js';
 
 const dir = tempDir('blockrig-pause-');
@@ -65,6 +65,9 @@ beforeAll(async () => {
   up = await clusterUp(config, 'c1', 2);
   await waitFor(async () => (await regionHosts(c1.meta)).filter((h) => h.state === 2 && controllerPids().includes(h.pid)).length === 2, 20_000, 'two controller processes in the region');
 });
+
+
+afterAll(() => stopLeftoverDrivers(dir, ['c1']));
 
 describe('pause and resume in the metadata region, honoured by controller processes', () => {
   it('task pause --meta stops the controllers at a partition boundary without reclaim; resume lets the task finish', async () => {

@@ -11,6 +11,7 @@ import { openDevice } from '../../drivers/index.js';
 import { formatRegion } from '../../src/metadata/format.js';
 import { MetadataRegion } from '../../src/metadata/region.js';
 import { hexId, TASK_STATE_NAMES } from '../../src/metadata/task-record.js';
+import { ClusterStore } from '../../src/cluster/store.js';
 import type { TaskRecord } from '../../src/wire/index.js';
 import { startProcess, waitFor } from '../support/processes.js';
 import { requireCommand } from '../support/requirements.js';
@@ -105,4 +106,28 @@ export async function ranOnceEach(tasks: readonly TaskRecord[], meta: string, da
   }
   if (inRegion.length !== tasks.length) return `the region holds ${inRegion.length} tasks for ${tasks.length} issued: ${JSON.stringify(inRegion)}`;
   return null;
+}
+
+/**
+ * Kills the driver processes still running for unfinished tasks of the clusters in `dir` (each in its own
+ * process group, they outlive their agents by design): a test that ends, or fails, mid-task must not leave
+ * them waiting on a region whose controllers are gone.
+ */
+export function stopLeftoverDrivers(dir: string, clusterIds: readonly string[]): void {
+  for (const id of clusterIds) {
+    if (!existsSync(join(dir, id, 'cluster.db'))) continue;
+    const store = new ClusterStore(join(dir, id), id);
+    try {
+      for (const t of store.tasks()) {
+        if (t.driverPid === null || ['succeeded', 'failed', 'cancelled'].includes(t.state)) continue;
+        try {
+          process.kill(-t.driverPid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    } finally {
+      store.close();
+    }
+  }
 }

@@ -8,11 +8,11 @@
  * store (one driver process per task) and in the region (one finished region task per issued task).
  */
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopProcess, waitFor, type TestProcess } from '../support/processes.js';
 import { tempDir } from '../support/temp.js';
 import type { AgentView, TaskRecord } from '../../src/wire/index.js';
-import { ranOnceEach, realDriverCluster, waitForProgress, type DriverResult, type RealDriverCluster } from './real-driver.js';
+import { ranOnceEach, realDriverCluster, waitForProgress, type DriverResult, type RealDriverCluster, stopLeftoverDrivers } from './real-driver.js';
 import { agentPid, clusterUp, startServer, TEST_PASSWORD, TEST_SECRET, writeRig, type ServerHandle } from './rig.js';
 
 const dir = tempDir('blockrig-pairs-');
@@ -57,6 +57,9 @@ beforeAll(async () => {
     return a.agents.filter((x) => x.alive).length === 2 && b.agents.filter((x) => x.alive).length === 2;
   }, 20_000, 'four agents registered');
 });
+
+
+afterAll(() => stopLeftoverDrivers(dir, ['c1', 'c2']));
 
 describe('seed 000 claim 13, seed 001 claims 1-4, 8, 13, 22: two agent/server pairs at each of two clusters', () => {
   it('registers at each cluster one agent with each server, so each server lists its own agents', async () => {
