@@ -64,6 +64,8 @@ export abstract class ParityMaintenance extends Volume {
       batch: Math.max(1, Math.floor(BATCH_BYTES / this.layout.chunkSize)),
       signal: options.signal,
       what: `rebuild of member ${index} of volume ${this.name}`,
+      // Batches rebuild distinct rows: one's write to the new member overlaps the next one's parity work.
+      parallel: 3,
       load: (b, e) => this.#readBatch(b, e, new Set([index])),
       work: async (b, e, sources) => {
         if (!(await this.#rebuildBatch(index, b, e, verify, sources))) {

@@ -106,6 +106,7 @@ export class Raid1Volume extends Volume {
       batch,
       signal: options.signal,
       what: `rebuild of member ${index} of volume ${this.name}`,
+      parallel: 3,
       // The first readable copy, read ahead; #copyRange takes over around trouble and for verification.
       load: async (b, e) => {
         const source = this.#sources(b * chunk, (e - b) * chunk, index)[0];

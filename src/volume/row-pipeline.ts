@@ -25,6 +25,11 @@ export interface PipelineOptions<T> {
   readonly batch: number;
   /** Batches loaded ahead of the one being worked (default 7: with 1 MiB batches, 8 requests per member in flight). */
   readonly lookahead?: number;
+  /**
+   * Batches worked at once (default 1). Above 1, batches may finish out of order: only for work whose
+   * batches are independent (rebuilding distinct rows), each still under its own rows' lock.
+   */
+  readonly parallel?: number;
   /** Reads a batch (runs holding its rows). */
   readonly load: (start: number, end: number) => Promise<T>;
   /** Works a batch (still holding its rows). */
@@ -34,7 +39,7 @@ export interface PipelineOptions<T> {
   readonly what: string;
 }
 
-/** Works rows [start, end) batch by batch, loading the next `lookahead` batches while one is worked. */
+/** Works rows [start, end) batch by batch, loading the next `lookahead` batches while `parallel` are worked. */
 export async function pipelineRows<T>(start: number, end: number, o: PipelineOptions<T>): Promise<void> {
   const open = (from: number): Promise<Loaded<T>> => {
     const to = Math.min(end, from + o.batch);
@@ -58,18 +63,28 @@ export async function pipelineRows<T>(start: number, end: number, o: PipelineOpt
       opened = Math.min(end, opened + o.batch);
     }
   };
-  try {
-    fill();
-    for (let next = ahead.shift(); next !== undefined; next = ahead.shift()) {
+  let failed = false;
+  // Each worker takes the next batch in order; with `parallel` > 1 one batch's writes overlap the next's work.
+  const worker = async (): Promise<void> => {
+    for (let next = ahead.shift(); next !== undefined && !failed; next = ahead.shift()) {
       const current = await next;
       try {
         if (o.signal?.aborted === true) throw new CancelledError(`${o.what} cancelled at row ${current.start}`);
         fill();
         await o.work(current.start, current.end, current.value);
+      } catch (err) {
+        failed = true;
+        throw err;
       } finally {
         current.release();
       }
     }
+  };
+  try {
+    fill();
+    const outcomes = await Promise.allSettled(Array.from({ length: Math.max(1, o.parallel ?? 1) }, worker));
+    const rejected = outcomes.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (rejected !== undefined) throw rejected.reason;
   } finally {
     // Batches loaded ahead of a failure are let go.
     await Promise.all(ahead.splice(0).map((p) => p.then((n) => n.release(), () => undefined)));

@@ -41,6 +41,32 @@ describe('pipelineRows', () => {
     expect(lock.queued).toBe(0);
   });
 
+  it('with parallel 2, two batches are worked at once, each under its lock, and every batch once', async () => {
+    const lock = new RowLock();
+    const worked: number[] = [];
+    let working = 0;
+    let mostWorking = 0;
+    await pipelineRows(0, 40, {
+      lock,
+      batch: 4,
+      parallel: 2,
+      what: 'test',
+      load: async () => tick(),
+      work: async (b, e) => {
+        expect(lock.busy(b, e)).toBe(true);
+        working++;
+        mostWorking = Math.max(mostWorking, working);
+        await tick();
+        await tick();
+        working--;
+        worked.push(b);
+      },
+    });
+    expect([...worked].sort((x, y) => x - y)).toEqual(Array.from({ length: 10 }, (_, i) => i * 4));
+    expect(mostWorking).toBe(2);
+    expect(lock.queued).toBe(0);
+  });
+
   it('a failing batch lets the batches loaded ahead go', async () => {
     const lock = new RowLock();
     const failing = pipelineRows(0, 100, {
