@@ -22,8 +22,9 @@
  * interface so that any object can still be a `BlockDevice`; every `BlockDeviceBase` driver has it
  * (natively, or as `read` plus a copy), and `readInto()` in `base.ts` serves callers holding any device.
  * While the promise is pending the device may write into `target` at any time; once it settles the device
- * no longer touches it, so the caller may reuse it at once (after a rejection its content is unspecified). `target` may be any `Uint8Array` view (any byte offset, any address): drivers
- * that need aligned memory (O_DIRECT) read through a bounce buffer when it is not aligned.
+ * no longer touches it, so the caller may reuse it at once (after a rejection its content is unspecified).
+ * `target` may be any `Uint8Array` view (any byte offset, any address): drivers that need aligned memory
+ * (O_DIRECT) read through a bounce buffer when it is not aligned.
  *
  * Closing: `close()` stops new I/O at once (new requests reject with `DeviceClosedError`), waits for
  * requests already issued to settle, then releases the device (detaching a loop device, disconnecting a
