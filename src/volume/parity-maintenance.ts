@@ -15,6 +15,7 @@ import { ConflictError, TaskFailedError } from '../errors.js';
 import { computeSyndromes, locateSingleDataError, xorInto } from './gf256.js';
 import { type Mismatch, type MismatchKind, type RebuildOptions, type RebuildResult, type ScrubOptions, type ScrubResult } from './maintenance.js';
 import { MemberState } from './member.js';
+import { BatchBuffers } from './batch-buffers.js';
 import { pipelineRows } from './row-pipeline.js';
 import { chunkOf, decodeStripe, encodeStripe, type StripeSpan } from './stripe-codec.js';
 import { Volume, type VolumeOptions } from './volume.js';
@@ -66,10 +67,14 @@ export abstract class ParityMaintenance extends Volume {
       what: `rebuild of member ${index} of volume ${this.name}`,
       // Batches rebuild distinct rows: one's write to the new member overlaps the next one's parity work.
       parallel: 3,
-      load: (b, e) => this.#readBatch(b, e, new Set([index])),
+      load: (b, e) => this.#readBatch(b, e, new Set([index]), true),
       work: async (b, e, sources) => {
-        if (!(await this.#rebuildBatch(index, b, e, verify, sources))) {
-          await Promise.all(Array.from({ length: e - b }, (_, k) => this.#rebuildRow(index, b + k, unreadable, verify)));
+        try {
+          if (!(await this.#rebuildBatch(index, b, e, verify, sources))) {
+            await Promise.all(Array.from({ length: e - b }, (_, k) => this.#rebuildRow(index, b + k, unreadable, verify)));
+          }
+        } finally {
+          this.#buffers.give(sources ?? []);
         }
         if (this.member(index).state === MemberState.Failed || this.member(index).device !== device) {
           throw new TaskFailedError(`rebuild of member ${index} of volume ${this.name} stopped at row ${b}: the new member failed (${member.reason ?? 'unknown'})`, { details: { member: index, row: b } });
@@ -124,14 +129,19 @@ export abstract class ParityMaintenance extends Volume {
    * and scrub. Undefined when some member cannot serve the whole range (rebuilding, bad blocks, a read
    * error); the caller then goes row by row, which handles each case. Failed members read as undefined.
    */
-  async #readBatch(start: number, end: number, skip: ReadonlySet<number>): Promise<(Buffer | undefined)[] | undefined> {
+  async #readBatch(start: number, end: number, skip: ReadonlySet<number>, pooled = false): Promise<(Buffer | undefined)[] | undefined> {
     const at = this.layout.memberOffset(start);
     const len = (end - start) * this.layout.chunkSize;
     const used = this.members.filter((m) => !skip.has(m.index) && m.state !== MemberState.Failed);
     if (!used.every((m) => m.state === MemberState.InSync && !m.hasBadBlock(at, len))) return undefined;
-    const reads = await Promise.all(this.members.map((m) => (used.includes(m) ? this.memberRead(m.index, at, len) : Promise.resolve(undefined))));
-    return used.every((m) => reads[m.index] !== undefined) ? reads : undefined;
+    const reads = await Promise.all(this.members.map((m) => (used.includes(m) ? this.memberRead(m.index, at, len, pooled ? this.#buffers.take(len) : undefined) : Promise.resolve(undefined))));
+    if (used.every((m) => reads[m.index] !== undefined)) return reads;
+    if (pooled) this.#buffers.give(reads);
+    return undefined;
   }
+
+  /** Read buffers of the pipelined batches, reused from batch to batch (given back when a batch is done). */
+  readonly #buffers = new BatchBuffers(BATCH_BYTES);
 
   /** Rebuilds rows [start, end) of member `index` from one batch read; false when the row path must do it. */
   async #rebuildBatch(index: number, start: number, end: number, verify: boolean, sources: (Buffer | undefined)[] | undefined): Promise<boolean> {
@@ -204,9 +214,10 @@ export abstract class ParityMaintenance extends Volume {
       batch: Math.max(1, Math.floor(BATCH_BYTES / this.layout.chunkSize)),
       signal: options.signal,
       what: `scrub of volume ${this.name}`,
-      load: (b, e) => this.#readBatch(b, e, new Set()),
+      load: (b, e) => this.#readBatch(b, e, new Set(), true),
       work: async (b, e, batchRead) => {
         if (batchRead !== undefined && this.#parityHolds(batchRead)) {
+          this.#buffers.give(batchRead);
           checked += e - b;
           return;
         }

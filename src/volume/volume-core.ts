@@ -8,7 +8,7 @@
  * `errorThreshold` read errors the member is failed. A member is never failed when that would lose more
  * members than the level tolerates; the I/O that needed it rejects with `VolumeFailedError` instead.
  */
-import { BlockDeviceBase, NO_CAPABILITIES } from '../../drivers/base.js';
+import { BlockDeviceBase, NO_CAPABILITIES, readInto } from '../../drivers/base.js';
 import type { BlockDevice } from '../../drivers/types.js';
 import type { Clock } from '../clock.js';
 import type { BlockrigError } from '../errors.js';
@@ -210,11 +210,15 @@ export abstract class VolumeCore extends BlockDeviceBase {
   // ---- member I/O with error accounting --------------------------------------------------------
 
   /** Reads from a member; on a member failure counts it and resolves undefined (the caller reconstructs). */
-  protected async memberRead(index: number, offset: number, length: number): Promise<Buffer | undefined> {
+  protected async memberRead(index: number, offset: number, length: number, into?: Buffer): Promise<Buffer | undefined> {
     const m = this.member(index);
     if (m.device === undefined || m.state === MemberState.Failed) return undefined;
     try {
-      return await m.device.read(offset, length);
+      if (into === undefined) return await m.device.read(offset, length);
+      // Into the caller's (reused) buffer: no allocation per read.
+      const target = into.subarray(0, length);
+      await readInto(m.device, offset, target);
+      return target;
     } catch (err) {
       if (!isMemberFailure(err)) throw err;
       m.readErrors++;
