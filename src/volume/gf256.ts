@@ -91,12 +91,17 @@ export function mulInPlace(buf: Uint8Array, c: number): void {
  * so each byte costs one doubling.
  */
 export function computeSyndromes(data: readonly Uint8Array[], length: number): { p: Buffer; q: Buffer } {
-  const words = length % 4 === 0 && data.length > 0 && data.every((d) => d.byteOffset % 4 === 0) ? length >>> 2 : 0;
+  return computeSyndromesInto(data, length, Buffer.allocUnsafe(length), Buffer.allocUnsafe(length));
+}
+
+/** `computeSyndromes` into the caller's `p` and `q` (each at least `length` bytes; views of exactly that are returned). */
+export function computeSyndromesInto(data: readonly Uint8Array[], length: number, pInto: Buffer, qInto: Buffer): { p: Buffer; q: Buffer } {
+  const p = pInto.subarray(0, length);
+  const q = qInto.subarray(0, length);
+  const words = length % 4 === 0 && data.length > 0 && p.byteOffset % 4 === 0 && q.byteOffset % 4 === 0 && data.every((d) => d.byteOffset % 4 === 0) ? length >>> 2 : 0;
   if (words > 0) {
     // Horner from the last chunk, which starts both P and Q (no zero-filled buffers, no first pass over them).
     const last = data[data.length - 1] as Uint8Array;
-    const p = Buffer.allocUnsafe(length);
-    const q = Buffer.allocUnsafe(length);
     p.set(last.subarray(0, length));
     q.set(last.subarray(0, length));
     // Four bytes at a time, as the kernel's int raid6 code does: doubling a byte is a shift plus 0x1d
@@ -113,8 +118,8 @@ export function computeSyndromes(data: readonly Uint8Array[], length: number): {
     }
     return { p, q };
   }
-  const p = Buffer.alloc(length);
-  const q = Buffer.alloc(length);
+  p.fill(0);
+  q.fill(0);
   const double = PRODUCTS[2] as Uint8Array;
   for (let j = data.length - 1; j >= 0; j--) {
     const d = data[j] as Uint8Array;

@@ -12,7 +12,7 @@
  * (dQ = g^z·dP names data chunk z, as md's raid6check does) and repairs exactly that chunk.
  */
 import { ConflictError, TaskFailedError } from '../errors.js';
-import { computeSyndromes, locateSingleDataError, xorInto } from './gf256.js';
+import { computeSyndromes, computeSyndromesInto, locateSingleDataError, xorInto } from './gf256.js';
 import { type Mismatch, type MismatchKind, type RebuildOptions, type RebuildResult, type ScrubOptions, type ScrubResult } from './maintenance.js';
 import { MemberState } from './member.js';
 import { BatchBuffers } from './batch-buffers.js';
@@ -140,6 +140,9 @@ export abstract class ParityMaintenance extends Volume {
     return undefined;
   }
 
+  /** P and Q of the row being checked (raid6), reused from row to row. */
+  #syndromeScratch = { p: Buffer.alloc(0), q: Buffer.alloc(0) };
+
   /** Read buffers of the pipelined batches, reused from batch to batch (given back when a batch is done). */
   readonly #buffers = new BatchBuffers(BATCH_BYTES);
 
@@ -262,7 +265,12 @@ export abstract class ParityMaintenance extends Volume {
     const data = map.data.map((m) => chunks[m] as Buffer);
     const p = chunks[map.p as number] as Buffer;
     const q = map.q === undefined ? undefined : chunks[map.q];
-    const expected = encodeStripe(layout, data, chunk);
+    // The common case, a consistent row, is decided in scratch buffers (nothing allocated per row); only a
+    // mismatching row gets its own copy, since repairs below await writes while other scrubs may run.
+    if (this.#syndromeScratch.p.length < chunk) this.#syndromeScratch = { p: Buffer.allocUnsafe(chunk), q: Buffer.allocUnsafe(chunk) };
+    const scratch = layout.parityChunks === 2 ? computeSyndromesInto(data, chunk, this.#syndromeScratch.p, this.#syndromeScratch.q) : undefined;
+    if (scratch !== undefined && scratch.p.equals(p) && q !== undefined && scratch.q.equals(q)) return [];
+    const expected = scratch === undefined ? encodeStripe(layout, data, chunk) : { data, p: Buffer.from(scratch.p), q: Buffer.from(scratch.q) };
     if (expected.p.equals(p) && (q === undefined || expected.q?.equals(q) === true)) return [];
     const bs = this.logicalBlockSize;
     const differs = (a: Buffer, b: Buffer, blk: number): boolean => a.compare(b, blk * bs, (blk + 1) * bs, blk * bs, (blk + 1) * bs) !== 0;
