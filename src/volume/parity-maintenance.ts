@@ -12,11 +12,12 @@
  * (dQ = g^z·dP names data chunk z, as md's raid6check does) and repairs exactly that chunk.
  */
 import { ConflictError, TaskFailedError } from '../errors.js';
-import { computeSyndromes, computeSyndromesInto, locateSingleDataError, xorInto } from './gf256.js';
+import { computeSyndromes, computeSyndromesInto } from './gf256.js';
 import { type Mismatch, type MismatchKind, type RebuildOptions, type RebuildResult, type ScrubOptions, type ScrubResult } from './maintenance.js';
 import { MemberState } from './member.js';
 import { BatchBuffers } from './batch-buffers.js';
 import { pipelineRows } from './row-pipeline.js';
+import { isZero, locateBlock, xorAll } from './stripe-checks.js';
 import { chunkOf, decodeStripe, encodeStripe, type StripeSpan } from './stripe-codec.js';
 import { Volume, type VolumeOptions } from './volume.js';
 
@@ -311,40 +312,4 @@ export abstract class ParityMaintenance extends Volume {
     }
     return found;
   }
-}
-
-/** dst = XOR of `sources` (each at least dst.length bytes): the first copied, the rest XORed word-wise. */
-function xorAll(dst: Buffer, sources: readonly Buffer[]): void {
-  const [first, ...rest] = sources;
-  if (first === undefined) {
-    dst.fill(0);
-    return;
-  }
-  first.copy(dst, 0, 0, dst.length);
-  for (const s of rest) xorInto(dst, s);
-}
-
-const ZEROES = Buffer.alloc(BATCH_BYTES);
-
-/** True when every byte is zero (compared natively against a zero block). */
-function isZero(buf: Buffer): boolean {
-  for (let at = 0; at < buf.length; at += ZEROES.length) {
-    const part = buf.subarray(at, Math.min(buf.length, at + ZEROES.length));
-    if (!part.equals(ZEROES.subarray(0, part.length))) return false;
-  }
-  return true;
-}
-
-/** Classifies one block where P and Q both disagree: `data:z` when data chunk z explains it, else `pq`. */
-function locateBlock(p: Buffer, ep: Buffer, q: Buffer, eq: Buffer, from: number, length: number, dataCount: number): string {
-  let z: number | undefined;
-  for (let i = from; i < from + length; i++) {
-    const dp = (p[i] ?? 0) ^ (ep[i] ?? 0);
-    const dq = (q[i] ?? 0) ^ (eq[i] ?? 0);
-    if (dp === 0 && dq === 0) continue;
-    const here = locateSingleDataError(dp, dq, dataCount);
-    if (here === undefined || (z !== undefined && here !== z)) return 'pq';
-    z = here;
-  }
-  return z === undefined ? 'pq' : `data:${z}`;
 }
