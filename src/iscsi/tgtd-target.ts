@@ -24,6 +24,8 @@ export interface TgtdLunSpec {
   thin?: boolean;
   /** Write-protect the LUN (MODE SENSE reports WP; writes fail with DATA PROTECT). */
   readOnly?: boolean;
+  /** Back the LUN with this existing image instead of a new sparse file in the folder (`sizeBytes` unused). */
+  image?: string;
 }
 
 /** A target to create. */
@@ -49,6 +51,11 @@ export class Tgtd {
     readonly port: number,
     readonly controlPort: number,
   ) {}
+
+  /** The log tgtd wrote to stderr (its last 4,000 characters). */
+  get log(): string {
+    return this.#stderr;
+  }
 
   /** Starts tgtd on a free port. The caller stops it (`stop()`). */
   static async launch(dir: string): Promise<Tgtd> {
@@ -97,8 +104,8 @@ export class Tgtd {
     const tid = String(this.#targets.length + 1);
     this.tgtadm(['--mode', 'target', '--op', 'new', '--tid', tid, '--targetname', spec.iqn]);
     for (const lun of spec.luns) {
-      const file = this.backingFile(spec.iqn, lun.lun);
-      if (fresh || !existsSync(file)) {
+      const file = lun.image ?? this.backingFile(spec.iqn, lun.lun);
+      if (lun.image === undefined && (fresh || !existsSync(file))) {
         writeFileSync(file, '');
         truncateSync(file, lun.sizeBytes);
       }
