@@ -12,7 +12,7 @@
  * device, and mirrors the inner device's availability: it is available when the inner device is and no
  * fault holds it offline.
  */
-import { BlockDeviceBase } from './base.js';
+import { BlockDeviceBase, readInto } from './base.js';
 import { broadcastFaultCommand } from './fault-control-client.js';
 import { FaultControlListener, type FaultCommand, type FaultControlTarget, type FaultDeviceStatus } from './fault-control.js';
 import { ActiveRule, parseFaultRule, type FaultOp, type FaultRule, type FaultRuleInput } from './fault-rules.js';
@@ -172,6 +172,13 @@ export class FaultDevice extends BlockDeviceBase implements FaultControlTarget {
     const data = await this.inner.read(offset, length, options);
     for (const rule of flips) this.#flipBits(data, rule, offset);
     return data;
+  }
+
+  /** Reads into the caller's buffer through the inner device's `readInto` (its own when it has one), then flips. */
+  protected override async doReadInto(offset: number, target: Uint8Array, options: ReadOptions): Promise<void> {
+    const flips = await this.#before('read', offset, target.length, options.signal);
+    await readInto(this.inner, offset, target, options);
+    for (const rule of flips) this.#flipBits(target, rule, offset);
   }
 
   protected async doWrite(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
