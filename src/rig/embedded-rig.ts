@@ -95,8 +95,8 @@ export class EmbeddedRig {
     const exports: RigReady['exports'] = [];
     for (const c of plan.clusters) {
       const v = c.volume;
-      await this.#cli(['volume', 'create', v.name, '--meta', c.volumeTable, '--level', v.level, ...v.members.flatMap((m) => ['--member', m]), '--spare', v.spare, '--assume-clean', '--json']);
-      const serve = this.#start(`volume-${v.name}`, ['volume', 'serve', v.name, '--meta', c.volumeTable, '--listen', '127.0.0.1:0', '--no-rebuild', '--poll-ms', '250', '--json']);
+      await this.#cli(['volume', 'create', v.name, '--meta', c.meta, '--level', v.level, ...v.members.flatMap((m) => ['--member', m]), '--spare', v.spare, '--assume-clean', '--json']);
+      const serve = this.#start(`volume-${v.name}`, ['volume', 'serve', v.name, '--meta', c.meta, '--listen', '127.0.0.1:0', '--no-rebuild', '--poll-ms', '250', '--json']);
       const answer = ServeAnswerSchema.parse(await this.#procs.waitForJson(serve, 'uri', 30_000, this.#logFile(serve.name)));
       exports.push({ volume: v.name, level: v.level, cluster: c.id, uri: answer.uri, size: answer.size });
       this.#o.log(`volume ${v.name} (${v.level}, ${v.members.length} members + 1 spare on cluster ${c.id}) exported at ${answer.uri}`);

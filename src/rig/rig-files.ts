@@ -17,8 +17,8 @@ export interface RigClusterPlan {
   server: string;
   volume: { name: string; level: 'raid1' | 'raid5'; members: string[]; spare: string };
   devices: { name: string; path: string }[];
+  /** The metadata region, whose volume table holds the cluster's volume. */
   meta: string;
-  volumeTable: string;
   controllers: number;
 }
 
@@ -61,12 +61,10 @@ export function writeRigFiles(dir: string, sizes: RigSizes, options: { controlle
     const devices = Array.from({ length: c.members + 1 }, (_, d) => ({ name: `d${d}`, path: join(cdir, `d${d}.img`) }));
     for (const d of devices) sparseFile(d.path, sizes.member);
     const meta = join(cdir, 'meta.img');
-    const volumeTable = join(cdir, 'volumes.img');
     sparseFile(meta, sizes.meta);
-    sparseFile(volumeTable, sizes.meta);
     const members = devices.slice(0, c.members).map((d) => d.path);
     const spare = devices[c.members]?.path ?? '';
-    return { id: c.id, server: c.server, volume: { name: c.volume, level: c.level, members, spare }, devices, meta, volumeTable, controllers: options.controllers[i] ?? 0 };
+    return { id: c.id, server: c.server, volume: { name: c.volume, level: c.level, members, spare }, devices, meta, controllers: options.controllers[i] ?? 0 };
   });
   const password = randomBytes(9).toString('base64url');
   const passwordFile = join(dir, 'password');
@@ -79,7 +77,6 @@ export function writeRigFiles(dir: string, sizes: RigSizes, options: { controlle
       dataDir: join(dir, c.id, 'data'),
       devices: c.devices.map((d) => ({ name: d.name, uri: d.path })),
       meta: c.meta,
-      volumes: c.volumeTable,
       controllers: c.controllers,
     })),
     users: [{ name: 'admin', password }],
