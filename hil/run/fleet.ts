@@ -146,17 +146,7 @@ export class ControllerFleet implements TaskControl {
     const submit = await this.cli(`task-submit:${kind}`, ['task', 'submit', kind, '--meta', o.meta, ...args, '--id', String(o.controllers), '--wait', '--json']);
     const onAbort = (): void => o.processes.signal(submit.pid, 'SIGKILL');
     signal.addEventListener('abort', onAbort);
-    // An initiator that printed its completion status but does not exit (something it opened keeps it
-    // alive) has done its job: it is stopped after a grace period rather than holding the scenario.
-    let printedAt: number | undefined;
-    const { code, signal: killedBy } = await this.follow(kind, signal, () => submit.exit, () => {
-      if (printedAt === undefined && completionOf(submit.log()) !== undefined) printedAt = o.clock.now();
-      if (printedAt !== undefined && o.clock.now() - printedAt > 3000 && !submit.exited) {
-        o.log(`task submit ${kind}: printed its completion status but did not exit in 3 s; stopping it`);
-        o.processes.signal(submit.pid, 'SIGTERM');
-        printedAt = Infinity;
-      }
-    }).finally(() => signal.removeEventListener('abort', onAbort));
+    const { code, signal: killedBy } = await this.follow(kind, signal, () => submit.exit).finally(() => signal.removeEventListener('abort', onAbort));
     const status = completionOf(submit.log());
     const finished = (status as { state?: unknown } | undefined)?.state === 'finished';
     if (!finished && code !== 0) throw new Error(`task submit ${kind} --wait failed (${killedBy ?? `exit ${code}`}): ${submit.log().slice(-600)}`);
@@ -165,10 +155,10 @@ export class ControllerFleet implements TaskControl {
   }
 
   /**
-   * Follows the progress of the task of `kind` in the region (every 50 ms, calling `onPoll` too) while
+   * Follows the progress of the task of `kind` in the region (every 50 ms) while
    * `work` runs, however the task was issued (a submit process, a server); resolves with what `work` did.
    */
-  async follow<T>(kind: string, signal: AbortSignal, work: () => Promise<T>, onPoll: () => void = () => undefined): Promise<T> {
+  async follow<T>(kind: string, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
     const o = this.#o;
     if (this.#started === 0) {
       this.#started = o.clock.now();
@@ -182,7 +172,6 @@ export class ControllerFleet implements TaskControl {
     const poll = (async () => {
       while (this.#running) {
         await this.#poll().catch(() => undefined);
-        onPoll();
         await o.clock.sleep(50);
       }
     })();

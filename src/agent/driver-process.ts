@@ -132,6 +132,7 @@ export async function runDriverTask(task: DriverTask): Promise<DriverCompletion>
     stopController.abort();
     await controllerRun?.catch(() => undefined);
     await client?.leave().catch(() => undefined);
+    await kinds.close();
     await Promise.all(devices.map((d) => d.close().catch(() => undefined)));
   }
 }

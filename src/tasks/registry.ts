@@ -60,6 +60,8 @@ export interface TaskKind {
   runPartition(ctx: PartitionContext): Promise<number>;
   /** The completion actions, performed exactly once by the initiator (or a controller standing in for it). */
   complete(input: CompletionInput): Promise<CompletionOutput>;
+  /** Releases what the kind holds open in this process (assembled volumes, their devices); optional. */
+  close?(): Promise<void>;
 }
 
 /** The task kinds a process knows. */
@@ -96,5 +98,10 @@ export class TaskKindRegistry {
   /** Every kind. */
   list(): TaskKind[] {
     return this.names().map((n) => this.get(n));
+  }
+
+  /** Releases what every kind holds open; call when the process is done running and completing tasks. */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.list().map((k) => k.close?.() ?? Promise.resolve()));
   }
 }

@@ -48,6 +48,7 @@ export const controllerCommands: CommandModule = (program) => {
         process.once('SIGTERM', onSignal);
         process.once('SIGINT', onSignal);
         stopWithParent(); // started by `cluster up`: stop with it
+        const kinds = defaultTaskKinds();
         try {
           const region = await MetadataRegion.open(dev);
           // The audit listener needs the controller's slot, known only once start() has joined.
@@ -55,7 +56,7 @@ export const controllerCommands: CommandModule = (program) => {
           const c = await Controller.start({
             region,
             clock: systemClock,
-            kinds: defaultTaskKinds(),
+            kinds,
             slot: o.id,
             openTarget: (uri) => openDevice(uri),
             auditTime: hostMonotonicMs,
@@ -76,6 +77,7 @@ export const controllerCommands: CommandModule = (program) => {
         } finally {
           process.off('SIGTERM', onSignal);
           process.off('SIGINT', onSignal);
+          await kinds.close();
           await dev.close();
         }
       }),

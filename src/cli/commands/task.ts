@@ -179,7 +179,7 @@ export const taskCommands: CommandModule = (program) => {
           } finally {
             bar.stop();
           }
-        });
+        }).finally(() => kinds.close());
       }),
     );
 

@@ -81,6 +81,7 @@ export function addVolumeCopyCommand(volume: Command): void {
           if (done.outcome?.result.status === 'failed') throw new TaskFailedError(`copy task ${sub.id}: ${String(done.outcome.result.reason)}`, { details: { status: done } });
         } finally {
           await session.leave();
+          await kinds.close();
           await regionDevice.close();
         }
       }),

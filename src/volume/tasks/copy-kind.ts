@@ -26,25 +26,26 @@ export function copyKind(env: VolumeTaskEnv, cache: VolumeCache): TaskKind {
     parseParams: (raw) => parse(raw),
     async runPartition(ctx) {
       const p = parse(ctx.params);
-      const { volume, table } = await cache.get(p.meta, p.volume);
-      const member = volume.member(p.member);
-      const target = member.replacement?.device;
-      if (target === undefined) {
-        // This process finished the copy of every row already (a redone partition has nothing to do).
-        if (member.state === MemberState.InSync && member.device?.uri === (await table.get(p.volume)).entry.members[p.member]?.copyTo) return 0;
-        throw new ConflictError(`member ${p.member} of volume ${p.volume} is not being copied: start the copy with blockrig volume copy`);
-      }
-      if (p.served) await waitForServer(table, p.volume, p.member, MemberState.InSync, env, ctx.signal);
-      const [first, end] = rowsOf(volume, ctx.offset + ctx.resumeFrom, ctx.length - ctx.resumeFrom);
-      const step = stepRowsOf(volume, p.stepRows);
-      const pacer = new StepPacer(p.rateLimit, env.clock);
-      for (let row = first; row < end; row += step) {
-        const stop = Math.min(end, row + step);
-        await volume.copyRows(p.member, row, stop, { verify: true, signal: ctx.signal });
-        await pacer.step((stop - row) * volume.layout.chunkSize, ctx.signal);
-        if (stop < end) await ctx.checkpoint(stop * volume.layout.chunkSize - ctx.offset, 0);
-      }
-      return 0;
+      return await cache.use(p.meta, p.volume, async ({ volume, table }) => {
+        const member = volume.member(p.member);
+        const target = member.replacement?.device;
+        if (target === undefined) {
+          // This process finished the copy of every row already (a redone partition has nothing to do).
+          if (member.state === MemberState.InSync && member.device?.uri === (await table.get(p.volume)).entry.members[p.member]?.copyTo) return 0;
+          throw new ConflictError(`member ${p.member} of volume ${p.volume} is not being copied: start the copy with blockrig volume copy`);
+        }
+        if (p.served) await waitForServer(table, p.volume, p.member, MemberState.InSync, env, ctx.signal);
+        const [first, end] = rowsOf(volume, ctx.offset + ctx.resumeFrom, ctx.length - ctx.resumeFrom);
+        const step = stepRowsOf(volume, p.stepRows);
+        const pacer = new StepPacer(p.rateLimit, env.clock);
+        for (let row = first; row < end; row += step) {
+          const stop = Math.min(end, row + step);
+          await volume.copyRows(p.member, row, stop, { verify: true, signal: ctx.signal });
+          await pacer.step((stop - row) * volume.layout.chunkSize, ctx.signal);
+          if (stop < end) await ctx.checkpoint(stop * volume.layout.chunkSize - ctx.offset, 0);
+        }
+        return 0;
+      });
     },
     async complete({ task, states }) {
       const p = parse(task.spec.params);

@@ -32,23 +32,25 @@ export function rebuildKind(env: VolumeTaskEnv, cache: VolumeCache): TaskKind {
 
   /** The exact unreadable ranges: rebuilds again (here) the partitions that reported any. */
   const unreadableRanges = async (p: RebuildParams, task: TaskRecord, results: readonly number[]): Promise<BadBlock[]> => {
-    const { volume } = await cache.get(p.meta, p.volume);
-    const member = volume.member(p.member);
-    for (const [i, count] of results.entries()) {
-      if (count === 0) continue;
-      const [first, end] = partitionRows(volume, task, i);
-      if (member.state === MemberState.Rebuilding && !member.rebuilt.covers(first, end)) await volume.rebuildRows(p.member, first, end, { verify: true });
-    }
-    return mergeRanges(volume.member(p.member).badBlocks);
+    return await cache.use(p.meta, p.volume, async ({ volume }) => {
+      const member = volume.member(p.member);
+      for (const [i, count] of results.entries()) {
+        if (count === 0) continue;
+        const [first, end] = partitionRows(volume, task, i);
+        if (member.state === MemberState.Rebuilding && !member.rebuilt.covers(first, end)) await volume.rebuildRows(p.member, first, end, { verify: true });
+      }
+      return mergeRanges(volume.member(p.member).badBlocks);
+    });
   };
 
   /** Why partitions failed: the first failed partition's first row, tried again here. */
   const failureReason = async (p: RebuildParams, task: TaskRecord, partition: number): Promise<string> => {
     try {
-      const { volume } = await cache.get(p.meta, p.volume);
-      const [first, end] = partitionRows(volume, task, partition);
-      await volume.rebuildRows(p.member, first, Math.min(end, first + 1), { verify: true });
-      return `partition ${partition} failed on its controller; its first row rebuilds now (a transient error: submit the rebuild again)`;
+      return await cache.use(p.meta, p.volume, async ({ volume }) => {
+        const [first, end] = partitionRows(volume, task, partition);
+        await volume.rebuildRows(p.member, first, Math.min(end, first + 1), { verify: true });
+        return `partition ${partition} failed on its controller; its first row rebuilds now (a transient error: submit the rebuild again)`;
+      });
     } catch (err) {
       return err instanceof Error ? err.message : String(err);
     }
@@ -60,24 +62,25 @@ export function rebuildKind(env: VolumeTaskEnv, cache: VolumeCache): TaskKind {
     parseParams: (raw) => parse(raw),
     async runPartition(ctx) {
       const p = parse(ctx.params);
-      const { volume, table } = await cache.get(p.meta, p.volume);
-      const state = volume.member(p.member).state;
-      // In sync here: this process already rebuilt every row (a redone partition has nothing left to do).
-      if (state === MemberState.InSync) return ctx.resumeResult;
-      if (state !== MemberState.Rebuilding) throw new ConflictError(`member ${p.member} of volume ${p.volume} is ${state}, not being rebuilt`);
-      if (p.served) await waitForServer(table, p.volume, p.member, MemberState.Rebuilding, env, ctx.signal);
-      const [first, end] = rowsOf(volume, ctx.offset + ctx.resumeFrom, ctx.length - ctx.resumeFrom);
-      const step = stepRowsOf(volume, p.stepRows);
-      const pacer = new StepPacer(p.rateLimit, env.clock);
-      let unreadable = ctx.resumeResult;
-      for (let row = first; row < end; row += step) {
-        const stop = Math.min(end, row + step);
-        const result = await volume.rebuildRows(p.member, row, stop, { verify: true, signal: ctx.signal });
-        unreadable += result.unreadable.length;
-        await pacer.step((stop - row) * volume.layout.chunkSize, ctx.signal);
-        if (stop < end) await ctx.checkpoint(stop * volume.layout.chunkSize - ctx.offset, unreadable);
-      }
-      return unreadable;
+      return await cache.use(p.meta, p.volume, async ({ volume, table }) => {
+        const state = volume.member(p.member).state;
+        // In sync here: this process already rebuilt every row (a redone partition has nothing left to do).
+        if (state === MemberState.InSync) return ctx.resumeResult;
+        if (state !== MemberState.Rebuilding) throw new ConflictError(`member ${p.member} of volume ${p.volume} is ${state}, not being rebuilt`);
+        if (p.served) await waitForServer(table, p.volume, p.member, MemberState.Rebuilding, env, ctx.signal);
+        const [first, end] = rowsOf(volume, ctx.offset + ctx.resumeFrom, ctx.length - ctx.resumeFrom);
+        const step = stepRowsOf(volume, p.stepRows);
+        const pacer = new StepPacer(p.rateLimit, env.clock);
+        let unreadable = ctx.resumeResult;
+        for (let row = first; row < end; row += step) {
+          const stop = Math.min(end, row + step);
+          const result = await volume.rebuildRows(p.member, row, stop, { verify: true, signal: ctx.signal });
+          unreadable += result.unreadable.length;
+          await pacer.step((stop - row) * volume.layout.chunkSize, ctx.signal);
+          if (stop < end) await ctx.checkpoint(stop * volume.layout.chunkSize - ctx.offset, unreadable);
+        }
+        return unreadable;
+      });
     },
     async complete({ task, results, states }) {
       const p = parse(task.spec.params);

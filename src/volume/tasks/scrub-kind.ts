@@ -33,18 +33,19 @@ export function scrubKind(name: 'volume-scrub' | 'volume-initialize', env: Volum
 
   /** Locates (and with repair, rewrites) the stripes of the partitions that reported mismatches. */
   const locate = async (p: ScrubParams, input: CompletionInput, partitions: readonly number[]): Promise<{ stripes: StripeFinding[]; visited: number }> => {
-    const { volume } = await cache.get(p.meta, p.volume);
-    const stripes: StripeFinding[] = [];
-    let visited = 0;
-    for (const i of partitions) {
-      if (!p.repair && visited >= CHECK_PARTITIONS) break;
-      const [first, end] = partitionRows(volume, input.task, i);
-      const found = await volume.scrubRows(first, end, { repair: p.repair });
-      stripes.push(...found.mismatches.map(stripeFinding));
-      visited++;
-    }
-    if (p.repair) await volume.flush();
-    return { stripes, visited };
+    return await cache.use(p.meta, p.volume, async ({ volume }) => {
+      const stripes: StripeFinding[] = [];
+      let visited = 0;
+      for (const i of partitions) {
+        if (!p.repair && visited >= CHECK_PARTITIONS) break;
+        const [first, end] = partitionRows(volume, input.task, i);
+        const found = await volume.scrubRows(first, end, { repair: p.repair });
+        stripes.push(...found.mismatches.map(stripeFinding));
+        visited++;
+      }
+      if (p.repair) await volume.flush();
+      return { stripes, visited };
+    });
   };
 
   const complete = async (input: CompletionInput): Promise<CompletionOutput> => {
@@ -85,21 +86,22 @@ export function scrubKind(name: 'volume-scrub' | 'volume-initialize', env: Volum
     parseParams: (raw) => parse(raw),
     async runPartition(ctx) {
       const p = parse(ctx.params);
-      const { volume } = await cache.get(p.meta, p.volume);
-      const [first, end] = rowsOf(volume, ctx.offset + ctx.resumeFrom, ctx.length - ctx.resumeFrom);
-      const step = stepRowsOf(volume, p.stepRows);
-      const pacer = new StepPacer(p.rateLimit, env.clock);
-      // A scrub checks here; its repairs happen in the completion action, which can then list them.
-      const repair = initialize;
-      let sectors = ctx.resumeResult;
-      for (let row = first; row < end; row += step) {
-        const stop = Math.min(end, row + step);
-        const result = await volume.scrubRows(row, stop, { repair, signal: ctx.signal });
-        sectors += Math.ceil(result.mismatchBytes / 512);
-        await pacer.step((stop - row) * volume.layout.chunkSize, ctx.signal);
-        if (stop < end) await ctx.checkpoint(stop * volume.layout.chunkSize - ctx.offset, sectors);
-      }
-      return sectors;
+      return await cache.use(p.meta, p.volume, async ({ volume }) => {
+        const [first, end] = rowsOf(volume, ctx.offset + ctx.resumeFrom, ctx.length - ctx.resumeFrom);
+        const step = stepRowsOf(volume, p.stepRows);
+        const pacer = new StepPacer(p.rateLimit, env.clock);
+        // A scrub checks here; its repairs happen in the completion action, which can then list them.
+        const repair = initialize;
+        let sectors = ctx.resumeResult;
+        for (let row = first; row < end; row += step) {
+          const stop = Math.min(end, row + step);
+          const result = await volume.scrubRows(row, stop, { repair, signal: ctx.signal });
+          sectors += Math.ceil(result.mismatchBytes / 512);
+          await pacer.step((stop - row) * volume.layout.chunkSize, ctx.signal);
+          if (stop < end) await ctx.checkpoint(stop * volume.layout.chunkSize - ctx.offset, sectors);
+        }
+        return sectors;
+      });
     },
     complete,
   };

@@ -20,32 +20,77 @@ export interface VolumeTaskEnv {
   readonly serverWaitMs?: number;
 }
 
-/** One assembled volume per (metadata device, volume, intent generation) in this process. */
+/** An assembled volume and the table it came from, with the calls using it. */
+interface CacheEntry {
+  readonly ready: Promise<{ volume: Volume; table: VolumeTable }>;
+  users: number;
+  /** A newer generation replaced it: closed when its last user is done. */
+  retired: boolean;
+}
+
+/**
+ * One assembled volume per (metadata device, volume) in this process, reassembled when the table's intent
+ * generation moves on (an operator changed the volume). A replaced assembly is closed (its member devices
+ * and its table's device) once the calls using it are done, and `close()` releases them all when the
+ * process stops using the kinds, so neither a long-running controller nor a short CLI keeps devices open.
+ */
 export class VolumeCache {
   readonly #open: VolumeTaskEnv['open'];
-  readonly #entries = new Map<string, Promise<{ volume: Volume; table: VolumeTable }>>();
+  readonly #entries = new Map<string, CacheEntry>();
+  readonly #generations = new Map<string, number>();
 
   constructor(open: VolumeTaskEnv['open']) {
     this.#open = open;
   }
 
-  /** The volume as the table describes it now, and the table. */
-  async get(meta: string, name: string): Promise<{ volume: Volume; table: VolumeTable }> {
+  /** Runs `work` with the volume as the table describes it now, and the table. */
+  async use<T>(meta: string, name: string, work: (v: { volume: Volume; table: VolumeTable }) => Promise<T>): Promise<T> {
+    const entry = await this.#current(meta, name);
+    entry.users++;
+    try {
+      return await work(await entry.ready);
+    } finally {
+      entry.users--;
+      if (entry.retired && entry.users === 0) await closeEntry(entry);
+    }
+  }
+
+  /** Closes every assembled volume (callers are done with the kinds). */
+  async close(): Promise<void> {
+    const entries = [...this.#entries.values()];
+    this.#entries.clear();
+    this.#generations.clear();
+    await Promise.allSettled(entries.map((e) => closeEntry(e)));
+  }
+
+  async #current(meta: string, name: string): Promise<CacheEntry> {
     const metaDevice = await this.#open(meta);
     const table = new VolumeTable(metaDevice);
     const stored = await table.get(name).catch(async (err: unknown) => {
       await metaDevice.close();
       throw err;
     });
-    const key = `${meta}\n${name}\n${stored.intent.generation}`;
-    let entry = this.#entries.get(key);
-    if (entry === undefined) {
-      entry = assembleStoredVolume(table, name, this.#open).then(({ volume }) => ({ volume, table }));
-      this.#entries.set(key, entry);
-      entry.catch(() => this.#entries.delete(key));
-    } else {
+    const key = `${meta}\n${name}`;
+    const generation = stored.intent.generation;
+    const existing = this.#entries.get(key);
+    if (existing !== undefined && this.#generations.get(key) === generation) {
       await metaDevice.close();
+      return existing;
     }
+    if (existing !== undefined) {
+      existing.retired = true;
+      if (existing.users === 0) await closeEntry(existing);
+    }
+    const entry: CacheEntry = { ready: assembleStoredVolume(table, name, this.#open).then(({ volume }) => ({ volume, table })), users: 0, retired: false };
+    this.#entries.set(key, entry);
+    this.#generations.set(key, generation);
+    entry.ready.catch(async () => {
+      if (this.#entries.get(key) === entry) {
+        this.#entries.delete(key);
+        this.#generations.delete(key);
+      }
+      await metaDevice.close().catch(() => undefined);
+    });
     return entry;
   }
 
@@ -58,6 +103,13 @@ export class VolumeCache {
       await device.close();
     }
   }
+}
+
+/** Closes an assembly's volume (and its members) and its table's device; a failed assembly has nothing open. */
+async function closeEntry(entry: CacheEntry): Promise<void> {
+  const assembled = await entry.ready.catch(() => undefined);
+  if (assembled === undefined) return;
+  await Promise.allSettled([assembled.volume.close(), assembled.table.device.close()]);
 }
 
 /** Rows [first, end) a member byte range covers; the range must hold whole chunks. */

@@ -22,5 +22,7 @@ export type { VolumeTaskEnv } from './volume-cache.js';
 /** Builds the volume task kinds for one process (they share its assembled volumes). */
 export function createVolumeTaskKinds(env: VolumeTaskEnv): TaskKind[] {
   const cache = new VolumeCache(env.open);
-  return [rebuildKind(env, cache), scrubKind('volume-scrub', env, cache), scrubKind('volume-initialize', env, cache), copyKind(env, cache)];
+  // The kinds share one cache: closing any of them releases it (closing twice is harmless).
+  const close = (): Promise<void> => cache.close();
+  return [rebuildKind(env, cache), scrubKind('volume-scrub', env, cache), scrubKind('volume-initialize', env, cache), copyKind(env, cache)].map((k) => ({ ...k, close }));
 }
