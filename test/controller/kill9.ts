@@ -11,7 +11,7 @@ import { openDevice } from '../../drivers/index.js';
 import { MetadataRegion } from '../../src/metadata/region.js';
 import { TaskState } from '../../src/metadata/task-record.js';
 import { findTask, parseTaskId } from '../../src/tasks/progress.js';
-import { CLI_PATH, runCli } from '../support/cli.js';
+import { CLI_PATH, runCli, runCliAsync } from '../support/cli.js';
 import { startProcess, stopProcess, waitFor, type TestProcess } from '../support/processes.js';
 import { seededRandom } from '../../src/random.js';
 
@@ -80,7 +80,7 @@ export async function fillUnderKills(dev: string, dir: string, seed: number): Pr
   await waitFor(finished, 150_000, 'the fill task to finish', 500);
   expect(killedAt.size).toBeGreaterThan(0);
 
-  const verify = runCli(['task', 'submit', 'verify', '--meta', dev, '--offset', String(dataOffset), '--length', String(PARTITIONS * PARTITION_SIZE), '--partitions', String(PARTITIONS), '--chunk-partitions', '64', '--seed', (JSON.parse(sub.stdout) as { id: string }).id, '--wait', '--json'], { timeoutMs: 120_000 });
+  const verify = await runCliAsync(['task', 'submit', 'verify', '--meta', dev, '--offset', String(dataOffset), '--length', String(PARTITIONS * PARTITION_SIZE), '--partitions', String(PARTITIONS), '--chunk-partitions', '64', '--seed', (JSON.parse(sub.stdout) as { id: string }).id, '--wait', '--json'], { timeoutMs: 120_000 });
   expect(verify.status, verify.stderr).toBe(0);
   const completion = JSON.parse(verify.stdout) as { state: string; completedHere: boolean; outcome: { result: { mismatches: number } } };
   expect(completion.state).toBe('finished');

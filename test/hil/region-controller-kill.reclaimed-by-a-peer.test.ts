@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { runCliAsync } from '../support/cli.js';
 import { tempDir } from '../support/temp.js';
 import { readJunit } from './junit-reader.js';
 
@@ -40,12 +40,12 @@ expect:
 describe('a region task under a controller process kill', () => {
   const dir = tempDir('blockrig-hil-region-kill-');
 
-  it('SIGKILLs the controller process; its peer reclaims the chunk, the data verifies', () => {
+  it('SIGKILLs the controller process; its peer reclaims the chunk, the data verifies', async () => {
     const file = join(dir, 'kill.yaml');
     writeFileSync(file, SCENARIO);
     const junit = join(dir, 'kill.xml');
     const report = join(dir, 'report');
-    const run = runCli(['hil', 'run', file, '--junit', junit, '--report', report, '--quiet'], { timeoutMs: 90_000, env: { TMPDIR: dir } });
+    const run = await runCliAsync(['hil', 'run', file, '--junit', junit, '--report', report, '--quiet'], { timeoutMs: 90_000, env: { TMPDIR: dir } });
     const page = readFileSync(join(report, 'region-controller-kill.html'), 'utf8');
     expect(run.status, page.slice(0, 20_000)).toBe(0);
     const suite = readJunit(junit)[0];

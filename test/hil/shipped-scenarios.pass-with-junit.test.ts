@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadScenario } from '../../hil/scenario/load.js';
-import { runCli } from '../support/cli.js';
+import { runCliAsync } from '../support/cli.js';
 import { requireCommand, requireRoot } from '../support/requirements.js';
 import { tempDir } from '../support/temp.js';
 import { readJunit } from './junit-reader.js';
@@ -39,7 +39,7 @@ describe('shipped HIL scenarios', () => {
   });
 
   for (const file of files) {
-    it(`${file} passes and its JUnit file says so`, () => {
+    it(`${file} passes and its JUnit file says so`, async () => {
       requireRoot('loop devices in HIL scenarios');
       for (const [cmd, pkg] of [['nbdkit', 'nbdkit'], ['qemu-nbd', 'qemu-utils'], ['socat', 'socat'], ['fio', 'fio'], ['tgtd', 'tgt'], ['tgtadm', 'tgt']] as const) requireCommand(cmd, pkg);
       const path = join(SCENARIOS, file);
@@ -47,7 +47,7 @@ describe('shipped HIL scenarios', () => {
       if (scenario.servers?.hosts === true) requireCommand('ip', 'iproute2');
       const junit = join(dir, `${scenario.name}.xml`);
       const report = join(dir, `${scenario.name}-report`);
-      const run = runCli(['hil', 'run', path, '--junit', junit, '--report', report, '--quiet'], { timeoutMs: 120_000, env: { TMPDIR: dir } });
+      const run = await runCliAsync(['hil', 'run', path, '--junit', junit, '--report', report, '--quiet'], { timeoutMs: 120_000, env: { TMPDIR: dir } });
       expect(run.stderr).toBe('');
       expect(run.status, run.stdout).toBe(0);
 

@@ -1,5 +1,5 @@
 /** Runs the built CLI (`dist/cli.js`, built by `npm test` before vitest) as a real process. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +13,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `blockrig ...args` to completion. */
+/**
+ * Runs `blockrig ...args` to completion, synchronously: for commands that end in seconds. The test
+ * worker's event loop stands still meanwhile, and vitest fails a run whose worker leaves its RPC
+ * unanswered for 60 s ("Timeout calling onTaskUpdate"), so long runs go through `runCliAsync`.
+ */
 export function runCli(args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): CliResult {
   const result = spawnSync(process.execPath, [CLI_PATH, ...args], {
     input: options.input,
@@ -22,4 +26,24 @@ export function runCli(args: readonly string[], options: { input?: string; env?:
     timeout: options.timeoutMs ?? 60_000,
   });
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Runs `blockrig ...args` to completion without blocking the test worker (long runs: scenarios, tasks). */
+export function runCliAsync(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? -1, stdout, stderr });
+    });
+  });
 }
