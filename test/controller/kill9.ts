@@ -59,20 +59,30 @@ export async function fillUnderKills(dev: string, dir: string, seed: number): Pr
   const region = await MetadataRegion.open(await openDevice(dev, { readOnly: true }));
   const finished = async (): Promise<boolean> => (await findTask(region, taskId)).task.state === TaskState.Finished;
   // Kill random live controllers at random times and start replacements, while the fill runs. The first
-  // victims are picked among controllers holding a chunk claim (per their audit), so that a reclaim must
-  // happen; later ones may be anywhere.
+  // two victims must hold a chunk claim mid-chunk when they die, so that a reclaim must happen: a candidate
+  // is frozen first (SIGSTOP) so that its audit stands still, and killed only when the audit shows it
+  // inside a chunk; otherwise it goes on (SIGCONT). Partitions take well under a millisecond, so a holder
+  // picked from a running process's audit has usually finished its chunk before the kill lands.
   for (let kills = 0; kills < 8 && !(await finished()); kills++) {
-    // The first two victims are looked for every ~100 ms, so that a fast fill cannot finish between looks.
-    await new Promise((r) => setTimeout(r, kills < 2 ? 50 + random() * 100 : 200 + random() * 2000));
+    await new Promise((r) => setTimeout(r, kills < 2 ? 10 + random() * 30 : 200 + random() * 2000));
     const live = controllers.filter((c) => c.proc.child.exitCode === null && c.proc.child.signalCode === null);
-    const holders = live.filter((c) => holdsClaim(c.audit));
-    const pool = kills < 2 ? holders : live;
-    const victim = pool[Math.floor(random() * pool.length)];
-    if (victim?.proc.child.pid === undefined) {
+    const victim = live[Math.floor(random() * live.length)];
+    const pid = victim?.proc.child.pid;
+    if (victim === undefined || pid === undefined) {
       kills--;
       continue;
     }
-    killedAt.set(victim.proc.child.pid, hostMonotonicMs());
+    const stoppedAt = hostMonotonicMs();
+    victim.proc.child.kill('SIGSTOP');
+    if (kills < 2) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (!holdsClaim(victim.audit)) {
+        victim.proc.child.kill('SIGCONT');
+        kills--;
+        continue;
+      }
+    }
+    killedAt.set(pid, stoppedAt);
     victim.proc.child.kill('SIGKILL');
     await victim.proc.exited;
     startController();
@@ -166,8 +176,8 @@ function reclaimedChunks(audits: readonly string[], taskId: string, killedAt: Re
 }
 
 /**
- * True when the audit file shows a chunk claimed and not released, and the controller well inside it
- * (not at its last partitions, where the final record write and the release take most of the time).
+ * True when the audit file of a frozen controller shows a chunk claimed and not released, with partitions of
+ * it still to do.
  */
 function holdsClaim(audit: string): boolean {
   if (!existsSync(audit)) return false;
@@ -179,5 +189,8 @@ function holdsClaim(audit: string): boolean {
     if (l.includes('"type":"released"')) open--;
     last = JSON.parse(l) as AuditLine;
   }
-  return open > 0 && last?.partition !== undefined && last.partition % 64 < 48;
+  // Frozen (SIGSTOP) between its claim and its release, with partitions of the chunk still to do: the
+  // chunk stays unfinished when it dies. (After the chunk's last partition its completion write may be in
+  // flight and land anyway.)
+  return open > 0 && (last?.type === 'claimed' || (last?.partition !== undefined && last.partition % 64 < 63));
 }
