@@ -7,7 +7,8 @@
  * signals the processes for the timeline's kill (SIGKILL) and pause (SIGSTOP, then SIGCONT) faults.
  *
  * A kill or a pause lands while the controller holds a claim on the task: when it holds none at that
- * instant (it is between two), the signal waits until its audit shows its next claim. So a scenario's kill always leaves
+ * instant (it is between two), the signal waits until its audit shows its next claim, read again with the
+ * process frozen. So a scenario's kill always leaves
  * a claimed chunk for a peer to reclaim, however fast the task runs; `reclaimed` counts the chunks of the
  * submitted tasks claimed by more than one controller incarnation (from the audit files).
  */
@@ -232,7 +233,7 @@ export class ControllerFleet implements TaskControl {
     const p = this.#procs[id];
     if (p === undefined || this.#states[id] === 'killed') return;
     this.#states[id] = 'killed';
-    void this.#onceClaiming(id, p).then((holding) => {
+    void this.#frozenWhileClaiming(id, p).then((holding) => {
       this.#o.processes.signal(p.pid, 'SIGKILL');
       this.#event(id, 'killed', `pid ${p.pid}, ${holding}`);
     });
@@ -243,7 +244,7 @@ export class ControllerFleet implements TaskControl {
     const p = this.#procs[id];
     if (p === undefined || this.#states[id] !== 'running') return;
     this.#states[id] = 'paused';
-    void this.#onceClaiming(id, p).then(async (holding) => {
+    void this.#frozenWhileClaiming(id, p).then(async (holding) => {
       this.#o.processes.signal(p.pid, 'SIGSTOP');
       this.#event(id, 'paused', `pid ${p.pid}, ${holding}, ${ms} ms`);
       await this.#o.clock.sleep(ms);
@@ -253,11 +254,24 @@ export class ControllerFleet implements TaskControl {
     });
   }
 
-  /** Waits (up to 30 s) until controller `id` holds a claim on the task, or the task or the process ended. */
-  async #onceClaiming(id: number, p: RigProcess): Promise<string> {
+  /**
+   * Waits (up to 30 s) until controller `id` holds a claim on the task, and freezes it (SIGSTOP) there. A
+   * claim read from a running process's audit may be released by the time a signal lands, so the process
+   * is frozen first and its audit read again: still holding, it stays frozen for the kill or the pause;
+   * otherwise it goes on (SIGCONT) and the wait continues.
+   */
+  async #frozenWhileClaiming(id: number, p: RigProcess): Promise<string> {
     const deadline = this.#o.clock.now() + 30_000;
-    while (!this.#holdsClaim(id) && this.#running && !p.exited && this.#o.clock.now() < deadline) await this.#o.clock.sleep(10);
-    return this.#holdsClaim(id) ? 'holding a claim' : 'holding no claim';
+    while (this.#running && !p.exited && this.#o.clock.now() < deadline) {
+      if (this.#holdsClaim(id)) {
+        this.#o.processes.signal(p.pid, 'SIGSTOP');
+        await this.#o.clock.sleep(20);
+        if (this.#holdsClaim(id)) return 'holding a claim';
+        this.#o.processes.signal(p.pid, 'SIGCONT');
+      }
+      await this.#o.clock.sleep(10);
+    }
+    return 'holding no claim';
   }
 
   /** Resumes any paused controller and stops them all (SIGTERM: they leave the region). */
