@@ -5,8 +5,10 @@
  * survivors; a scrub reads every member once, against fio reading all members. Also degraded against
  * healthy sequential read through the volume.
  */
-import { execFileSync } from 'node:child_process';
-import { truncateSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { createLoopDevice } from '../drivers/loop.js';
 import type { BlockDevice } from '../drivers/types.js';
@@ -16,6 +18,7 @@ import type { Benchmark, BenchContext, BenchRow } from './harness.js';
 
 const MiB = 2 ** 20;
 const CHUNK = 64 * 1024;
+const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
 
 /** fio's aggregate sequential read bandwidth over `paths`, one job each, in bytes per second. */
 function fioAggregateRead(paths: readonly string[], bytesEach: number): number {
@@ -100,6 +103,65 @@ async function measureLevel(ctx: BenchContext, level: VolumeLevel, count: number
   }
 }
 
+/** Partition work time of a task from the controllers' audit files: first partition start to last end. */
+function partitionSpanMs(audits: readonly string[]): number {
+  let first = Infinity;
+  let last = 0;
+  for (const audit of audits) {
+    for (const line of readFileSync(audit, 'utf8').split('\n')) {
+      if (line === '') continue;
+      const a = JSON.parse(line) as { type: string; at: number };
+      if (a.type === 'partition-start') first = Math.min(first, a.at);
+      if (a.type === 'partition-end') last = Math.max(last, a.at);
+    }
+  }
+  if (!(last > first)) throw new Error('the controllers audited no partitions');
+  return last - first;
+}
+
+/**
+ * A `volume-scrub` task over raid5 on 1, 2 and 3 `blockrig controller run` processes (the real
+ * multi-process path: metadata region, claims, checkpoints), timed from the controllers' audits (first
+ * partition start to last partition end, so process start-up is not counted), against fio reading all
+ * members: how the task scales with controllers on this machine.
+ */
+async function measureTaskScaling(ctx: BenchContext, memberSize: number, rows: BenchRow[]): Promise<void> {
+  const count = 4;
+  const members = await Promise.all(Array.from({ length: count }, (_, i) => attach(ctx, `scale-m${i}`, memberSize)));
+  const meta = join(ctx.workDir, 'scale-meta.img');
+  writeFileSync(meta, '');
+  truncateSync(meta, 64 * MiB);
+  const cli = promisify(execFile);
+  try {
+    // Written through an in-process volume of the same layout, so that parity is consistent.
+    const volume = createVolume({ name: 'v', level: 'raid5', chunkSize: CHUNK, members, ownsMembers: false });
+    const block = Buffer.alloc(MiB, 0x5a);
+    for (let at = 0; at < volume.size; at += MiB) await volume.write(at, block.subarray(0, Math.min(MiB, volume.size - at)));
+    await volume.flush();
+    const rowBytes = volume.layout.rows * CHUNK;
+    await volume.close();
+    await cli(process.execPath, [CLI, 'meta', 'format', meta, '--controllers', '8', '--tasks', '4', '--max-chunks', '64']);
+    await cli(process.execPath, [CLI, 'volume', 'create', 'v', '--meta', meta, '--level', 'raid5', '--chunk', String(CHUNK), '--assume-clean', ...members.flatMap((m) => ['--member', m.path])]);
+    const peer = fioAggregateRead(members.map((m) => m.path), rowBytes);
+    for (const controllers of [1, 2, 3]) {
+      const audits = Array.from({ length: controllers }, (_, i) => join(ctx.workDir, `scale-${controllers}-${i}.jsonl`));
+      for (const a of audits) writeFileSync(a, '');
+      const procs = audits.map((a) => spawn(process.execPath, [CLI, 'controller', 'run', '--meta', meta, '--audit', a, '--quiet'], { stdio: 'ignore' }));
+      try {
+        await cli(process.execPath, [CLI, 'task', 'submit', 'volume-scrub', '--meta', meta, '--target', members[0]?.path ?? '', '--offset', '0', '--length', String(rowBytes), '--partition-size', '8MiB', '--param', 'volume=v', '--param', `meta=${meta}`, '--wait', '--json'], { maxBuffer: 16 * MiB });
+      } finally {
+        for (const p of procs) p.kill('SIGTERM');
+        await Promise.all(procs.map((p) => (p.exitCode === null && p.signalCode === null ? once(p, 'exit') : Promise.resolve())));
+      }
+      const rate = (count * rowBytes) / (partitionSpanMs(audits) / 1000);
+      rows.push({ case: `raid5 ${count} members: scrub task on ${controllers} controller process${controllers === 1 ? '' : 'es'}`, blockrig: rate / MiB, peer: peer / MiB, peerName: 'fio seq read, all members', unit: 'MiB/s', higherIsBetter: true });
+      ctx.log(`scrub task, ${controllers} controllers: ${(rate / MiB).toFixed(0)} MiB/s`);
+    }
+  } finally {
+    await Promise.allSettled(members.map((m) => m.close()));
+  }
+}
+
 const bench: Benchmark = {
   name: 'volume',
   title: 'Volume rebuild and scrub vs fio sequential read of the same members',
@@ -114,6 +176,7 @@ const bench: Benchmark = {
     const rows: BenchRow[] = [];
     await measureLevel(ctx, 'raid5', 4, memberSize, rows);
     await measureLevel(ctx, 'raid6', 5, memberSize, rows);
+    await measureTaskScaling(ctx, memberSize, rows);
     return {
       rows,
       notes:
@@ -124,6 +187,7 @@ const bench: Benchmark = {
         'An untimed fio pass over the members precedes the scrub, so both read with the same cache state; every figure, blockrig\'s and fio\'s, is the best of three runs (three rebuilds onto fresh devices). ' +
         'Rebuild and scrub work 1 MiB batches per member, with the reads of the next 7 batches in flight while one is computed (`src/volume/row-pipeline.ts`); ' +
         'a raid5 batch is checked or rebuilt as one word-wise XOR of the members\' batches, raid6 rows by XOR except where Q is needed (Q four bytes at a time). ' +
+        'The scrub task rows run the same raid5 check as a `volume-scrub` task of 8 MiB partitions on 1, 2 and 3 `blockrig controller run` processes, timed from their audits (first partition start to last partition end); with 2 cores, a third process adds no CPU. ' +
         'Parity is computed in JavaScript on the event loop of one process; the machines are shared 2-core VMs (other engineers\' suites run meanwhile), so read ratios as rough.',
     };
   },
