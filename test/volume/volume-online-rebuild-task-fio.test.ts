@@ -9,17 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDevice } from '../../drivers/index.js';
-import { systemClock } from '../../src/clock.js';
-import { Controller } from '../../src/controller/controller.js';
-import { HostSession } from '../../src/controller/host-session.js';
-import { formatRegion, openRegion } from '../../src/metadata/format.js';
-import { HostRole } from '../../src/metadata/host-record.js';
-import { defaultTaskKinds } from '../../src/tasks/kinds.js';
+import { formatRegion } from '../../src/metadata/format.js';
 import { submitTask, waitForTask } from '../../src/tasks/lifecycle.js';
 import { CLI_PATH, runCli } from '../support/cli.js';
 import { startProcess, stopProcess, waitFor } from '../support/processes.js';
 import { requireCommand } from '../support/requirements.js';
 import { tempDir } from '../support/temp.js';
+import { startControllerTrio } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const MEMBER = 24 * MiB;
@@ -59,28 +55,10 @@ describe('online rebuild across controllers under fio', () => {
     const fresh = file(dir, 'new.img', MEMBER);
     expect(runCli(['volume', 'replace', 'v', '--meta', meta, '--member', '1', '--with', fresh]).status).toBe(0);
 
-    const kinds = defaultTaskKinds();
+    // Controller 0 is stopped after its third partition: the others must take the rest.
+    const { kinds, completed, session, stop } = await startControllerTrio(meta);
     // The volume kinds come with the default registry, as every controller process builds it.
     expect(kinds.has('volume-rebuild') && kinds.has('volume-scrub') && kinds.has('volume-initialize')).toBe(true);
-    const stops = [new AbortController(), new AbortController(), new AbortController()];
-    const completed = [0, 0, 0];
-    const controllers = await Promise.all(
-      stops.map(async (_, i) =>
-        Controller.start({
-          region: await openRegion(await openDevice(meta)),
-          clock: systemClock,
-          kinds,
-          openTarget: openDevice,
-          onEvent: (e) => {
-            if (e.type !== 'partition-end' || e.outcome !== 'complete') return;
-            completed[i] = (completed[i] ?? 0) + 1;
-            if (i === 0 && completed[0] === 3) stops[0]?.abort();
-          },
-        }),
-      ),
-    );
-    const running = controllers.map((c, i) => c.run(stops[i]?.signal).catch((err: unknown) => err));
-    const session = await HostSession.join({ region: await openRegion(await openDevice(meta)), clock: systemClock, role: HostRole.Client });
 
     const writing = startProcess('fio', ['--ioengine=nbd', `--uri=${uri}`, '--verify=crc32c', '--bs=4k', '--iodepth=8', '--randseed=7', ...second, '--do_verify=1'], { cwd: dir });
     const rowBytes = Math.floor(MEMBER / (64 * 1024)) * 64 * 1024;
@@ -100,9 +78,7 @@ describe('online rebuild across controllers under fio', () => {
       const check = fio(uri, [...job, '--verify_only'], dir);
       expect(check.status, check.output).toBe(0);
     }
-    for (const s of stops) s.abort();
-    await Promise.all(running);
-    await session.leave();
+    await stop();
     await stopProcess(serve.child);
   });
 });

@@ -17,7 +17,7 @@ import { parseVolumeConfig } from '../../src/volume/config.js';
 import { assembleStoredVolume, createStoredVolume, failStoredMember, replaceStoredMember } from '../../src/volume/volume-admin.js';
 import { VolumeKeeper } from '../../src/volume/volume-keeper.js';
 import { VolumeTable } from '../../src/volume/volume-table.js';
-import { patternBytes } from './helpers.js';
+import { patternBytes, startControllerTrio } from './helpers.js';
 
 const META = 'memory://vt-meta?size=64MiB';
 const MEMBER_SIZE = 32 * 1024 * 1024;
@@ -45,29 +45,10 @@ describe('volume tasks across controllers', () => {
     const fresh = `memory://vt-new?size=${MEMBER_SIZE}`;
     await replaceStoredMember(table, 'v', 1, fresh, openDevice);
 
-    const kinds = defaultTaskKinds();
+    // Controller 0 is stopped after its third partition: the others must take the rest.
+    const { kinds, completed, session, stop } = await startControllerTrio(META);
     // The volume kinds come with the default registry, as every controller process builds it.
     expect(kinds.has('volume-rebuild') && kinds.has('volume-scrub') && kinds.has('volume-initialize')).toBe(true);
-    const stops = [new AbortController(), new AbortController(), new AbortController()];
-    const completed = [0, 0, 0];
-    const controllers = await Promise.all(
-      stops.map(async (_, i) =>
-        Controller.start({
-          region: await openRegion(await openDevice(META)),
-          clock: systemClock,
-          kinds,
-          openTarget: openDevice,
-          onEvent: (e) => {
-            if (e.type !== 'partition-end' || e.outcome !== 'complete') return;
-            completed[i] = (completed[i] ?? 0) + 1;
-            // Controller 0 is stopped after its third partition: the others must take the rest.
-            if (i === 0 && completed[0] === 3) stops[0]?.abort();
-          },
-        }),
-      ),
-    );
-    const running = controllers.map((c, i) => c.run(stops[i]?.signal).catch((err: unknown) => err));
-    const session = await HostSession.join({ region: await openRegion(await openDevice(META)), clock: systemClock, role: HostRole.Client });
 
     const rowBytes = volume.layout.rows * volume.layout.chunkSize;
     const rebuild = await submitTask(session, kinds, { kind: 'volume-rebuild', target: fresh, offset: 0, length: rowBytes, partitionSize: 512 * 1024, chunkPartitions: 4, params: { volume: 'v', meta: META, member: 1, stepRows: 2 }, initiator: true });
@@ -98,9 +79,7 @@ describe('volume tasks across controllers', () => {
     volume.failMember(0, 'test: the rebuilt member must carry the data');
     expect((await volume.read(0, volume.size)).equals(model)).toBe(true);
 
-    for (const s of stops) s.abort();
-    await Promise.all(running);
-    await session.leave();
+    await stop();
     await keeper.stop();
     await volume.close();
   });
