@@ -72,46 +72,33 @@ export class MetadataRegion {
   }
 
   /** Reads every host slot with one I/O. */
-  async readHosts(signal?: AbortSignal): Promise<Slot<HostRecord>[]> {
-    const buf = await this.device.read(this.layout.hostAreaOffset, this.layout.hostAreaBytes, { signal });
-    const out: Slot<HostRecord>[] = [];
-    for (let h = 0; h < this.hostSlots; h++) out.push(this.#decode(buf.subarray(h * 2 * META_BLOCK, (h + 1) * 2 * META_BLOCK), RecordType.Host, h, decodeHostRecord));
-    return out;
+  readHosts(signal?: AbortSignal): Promise<Slot<HostRecord>[]> {
+    return this.#readSlots(this.layout.hostAreaOffset, this.hostSlots, RecordType.Host, (h) => h, decodeHostRecord, signal);
   }
 
   /** Reads one host slot. */
   async readHost(slot: number, signal?: AbortSignal): Promise<Slot<HostRecord>> {
-    const buf = await this.device.read(this.layout.hostOffset(slot, 0), 2 * META_BLOCK, { signal });
-    return this.#decode(buf, RecordType.Host, slot, decodeHostRecord);
+    return this.#decode(await this.device.read(this.layout.hostOffset(slot, 0), 2 * META_BLOCK, { signal }), RecordType.Host, slot, decodeHostRecord);
   }
 
   /** Writes host record `slot` with sequence `sequence` into the copy that sequence selects. */
   writeHost(slot: number, record: HostRecord, sequence: number, writer: Writer, signal?: AbortSignal): Promise<void> {
-    const copy = copyFor(sequence);
-    const block = encodeRecord({ type: RecordType.Host, sequence, writerSlot: writer.slot, writerIncarnation: writer.incarnation, regionUuid: this.superblock.regionUuid, index: slot, copy }, encodeHostRecord(record));
-    return this.device.write(this.layout.hostOffset(slot, copy), block, { fua: true, signal });
+    return this.#write(RecordType.Host, slot, (copy) => this.layout.hostOffset(slot, copy), encodeHostRecord(record), sequence, writer, signal);
   }
 
   /** Reads every task slot with one I/O. */
-  async readTasks(signal?: AbortSignal): Promise<Slot<TaskRecord>[]> {
-    const n = this.taskSlots;
-    const buf = await this.device.read(this.layout.taskAreaOffset, n * 2 * META_BLOCK, { signal });
-    const out: Slot<TaskRecord>[] = [];
-    for (let t = 0; t < n; t++) out.push(this.#decode(buf.subarray(t * 2 * META_BLOCK, (t + 1) * 2 * META_BLOCK), RecordType.Task, t, decodeTaskRecord));
-    return out;
+  readTasks(signal?: AbortSignal): Promise<Slot<TaskRecord>[]> {
+    return this.#readSlots(this.layout.taskAreaOffset, this.taskSlots, RecordType.Task, (t) => t, decodeTaskRecord, signal);
   }
 
   /** Reads one task slot. */
   async readTask(slot: number, signal?: AbortSignal): Promise<Slot<TaskRecord>> {
-    const buf = await this.device.read(this.layout.taskOffset(slot, 0), 2 * META_BLOCK, { signal });
-    return this.#decode(buf, RecordType.Task, slot, decodeTaskRecord);
+    return this.#decode(await this.device.read(this.layout.taskOffset(slot, 0), 2 * META_BLOCK, { signal }), RecordType.Task, slot, decodeTaskRecord);
   }
 
   /** Writes a task record. */
   writeTask(slot: number, record: TaskRecord, sequence: number, writer: Writer, signal?: AbortSignal): Promise<void> {
-    const copy = copyFor(sequence);
-    const block = encodeRecord({ type: RecordType.Task, sequence, writerSlot: writer.slot, writerIncarnation: writer.incarnation, regionUuid: this.superblock.regionUuid, index: slot, copy }, encodeTaskRecord(record));
-    return this.device.write(this.layout.taskOffset(slot, copy), block, { fua: true, signal });
+    return this.#write(RecordType.Task, slot, (copy) => this.layout.taskOffset(slot, copy), encodeTaskRecord(record), sequence, writer, signal);
   }
 
   /** Record index of a chunk in headers: unique across the chunk area. */
@@ -122,22 +109,28 @@ export class MetadataRegion {
   /** Reads chunks `[first, first + count)` of a task slot with one I/O. */
   async readChunks(taskSlot: number, first: number, count: number, signal?: AbortSignal): Promise<Slot<ChunkRecord>[]> {
     if (count === 0) return [];
-    const buf = await this.device.read(this.layout.chunkOffset(taskSlot, first, 0), count * 2 * META_BLOCK, { signal });
-    const out: Slot<ChunkRecord>[] = [];
-    for (let i = 0; i < count; i++) {
-      out.push(this.#decode(buf.subarray(i * 2 * META_BLOCK, (i + 1) * 2 * META_BLOCK), RecordType.Chunk, this.chunkIndex(taskSlot, first + i), decodeChunkRecord));
-    }
-    return out;
+    return this.#readSlots(this.layout.chunkOffset(taskSlot, first, 0), count, RecordType.Chunk, (i) => this.chunkIndex(taskSlot, first + i), decodeChunkRecord, signal);
   }
 
   /** Writes a chunk record. */
   writeChunk(taskSlot: number, record: ChunkRecord, sequence: number, writer: Writer, signal?: AbortSignal): Promise<void> {
+    const index = this.chunkIndex(taskSlot, record.chunk);
+    return this.#write(RecordType.Chunk, index, (copy) => this.layout.chunkOffset(taskSlot, record.chunk, copy), encodeChunkRecord(record), sequence, writer, signal);
+  }
+
+  /** Reads `count` consecutive slots (two copies each) at `offset` with one I/O; slot i has header index `indexOf(i)`. */
+  async #readSlots<T>(offset: number, count: number, type: RecordType, indexOf: (i: number) => number, decode: (p: Buffer) => T | string, signal: AbortSignal | undefined): Promise<Slot<T>[]> {
+    const buf = await this.device.read(offset, count * 2 * META_BLOCK, { signal });
+    const out: Slot<T>[] = [];
+    for (let i = 0; i < count; i++) out.push(this.#decode(buf.subarray(i * 2 * META_BLOCK, (i + 1) * 2 * META_BLOCK), type, indexOf(i), decode));
+    return out;
+  }
+
+  /** Writes a record into the copy its sequence selects (FUA: it is durable when this resolves). */
+  #write(type: RecordType, index: number, offsetOf: (copy: 0 | 1) => number, payload: Buffer, sequence: number, writer: Writer, signal: AbortSignal | undefined): Promise<void> {
     const copy = copyFor(sequence);
-    const block = encodeRecord(
-      { type: RecordType.Chunk, sequence, writerSlot: writer.slot, writerIncarnation: writer.incarnation, regionUuid: this.superblock.regionUuid, index: this.chunkIndex(taskSlot, record.chunk), copy },
-      encodeChunkRecord(record),
-    );
-    return this.device.write(this.layout.chunkOffset(taskSlot, record.chunk, copy), block, { fua: true, signal });
+    const block = encodeRecord({ type, sequence, writerSlot: writer.slot, writerIncarnation: writer.incarnation, regionUuid: this.superblock.regionUuid, index, copy }, payload);
+    return this.device.write(offsetOf(copy), block, { fua: true, signal });
   }
 
   #decode<T>(raw: Buffer, type: RecordType, index: number, decode: (p: Buffer) => T | string): Slot<T> {
