@@ -8,21 +8,13 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/cli/client/api-client.js';
 import { TaskListSchema } from '../../src/wire/index.js';
+import { processAlive } from '../../src/agent/task-runner.js';
 import { CLI_PATH } from '../support/cli.js';
 import { startProcess, waitFor } from '../support/processes.js';
 import { requireCommand } from '../support/requirements.js';
 import { tempDir } from '../support/temp.js';
 
 const dir = tempDir('blockrig-demo-');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface Ready {
   dashboards: { url: string }[];
@@ -68,7 +60,7 @@ describe('npm start -- --demo', () => {
     expect(spawnSync(requireCommand('nbdinfo', 'libnbd-bin'), ['--size', v5], { encoding: 'utf8' }).status).toBe(0);
     start.child.kill('SIGINT');
     expect(await start.exited).toBe(0);
-    expect(ready.processes.map((p) => p.pid).filter(alive)).toEqual([]);
+    expect(ready.processes.map((p) => p.pid).filter(processAlive)).toEqual([]);
   }, 200_000);
 });
 

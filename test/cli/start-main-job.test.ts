@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { processAlive } from '../../src/agent/task-runner.js';
 import { CLI_PATH } from '../support/cli.js';
 import { startProcess, waitFor, type TestProcess } from '../support/processes.js';
 import { requireCommand } from '../support/requirements.js';
@@ -25,15 +26,6 @@ const dir = tempDir('blockrig-start-');
 const early = tempDir('blockrig-start-early-');
 let start: TestProcess;
 let ready: Ready;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function refuses(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url.replace(/^nbd:/, 'http:'));
@@ -88,11 +80,11 @@ describe('npm start (blockrig start)', () => {
   it('stops every process it started on Ctrl-C and leaves no listener or loop device', async () => {
     const pids = ready.processes.map((p) => p.pid);
     expect(pids.length).toBeGreaterThanOrEqual(4);
-    expect(pids.every(alive)).toBe(true);
+    expect(pids.every(processAlive)).toBe(true);
     start.child.kill('SIGINT');
     expect(await start.exited).toBe(0);
     expect(start.stdout()).toContain('"event":"stopped"');
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter(processAlive)).toEqual([]);
     for (const url of [...ready.dashboards.map((d) => d.url), ...ready.exports.map((e) => e.uri)]) expect(await refuses(url)).toBe(true);
     const losetup = spawnSync(requireCommand('losetup', 'util-linux'), ['-a'], { encoding: 'utf8' });
     expect(losetup.stdout).not.toContain(dir);
