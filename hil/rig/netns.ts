@@ -4,7 +4,7 @@
  * cluster (its agents) run in host 1, server B in host 2; cutting the host-to-host link partitions the
  * clusters. Names and addresses are unique per blockrig process and rig; `destroy()` deletes everything
  * made here (deleting a namespace deletes the veth ends inside it). Traffic stays on these links.
- * The product's own version of the idea in `test/cluster/netns.ts`.
+ * The multi-host tests (test/cluster) use it too.
  */
 import { execFileSync } from 'node:child_process';
 import { findProgram } from './processes.js';
@@ -27,12 +27,19 @@ function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
+/** True when an address of `cidr` is on an interface of this namespace. */
+function subnetInUse(cidr: string): boolean {
+  return execFileSync('ip', ['-o', 'addr', 'show', 'to', cidr], { encoding: 'utf8' }).trim() !== '';
+}
+
 /** Creates the two namespaces and three veth pairs; on any failure removes what it made and throws. */
 export function createRigHosts(): RigHosts {
   const ipPath = findProgram('ip', 'iproute2');
   made++;
-  // Subnets 10.211-213.n.0/24 with n from the pid and a counter, so parallel runs do not collide.
-  const n = (process.pid * 7 + made) % 250;
+  // Subnets 10.211-213.n.0/24 with n from the pid and a counter, moved on past any n whose harness-side
+  // subnet already has an address here, so parallel runs (the HIL, the multi-host tests) do not collide.
+  let n = (process.pid * 7 + made) % 250;
+  for (let tries = 0; tries < 250 && subnetInUse(`10.212.${n}.0/24`); tries++) n = (n + 1) % 250;
   const tag = `${process.pid % 100000}x${made}`;
   const names: [string, string] = [`hil-${tag}-h1`, `hil-${tag}-h2`];
   const link = `hl${tag}`;

@@ -13,13 +13,13 @@ import { stopProcess, waitFor, type TestProcess } from '../support/processes.js'
 import { requireCommand, requireRoot } from '../support/requirements.js';
 import { tempDir } from '../support/temp.js';
 import type { AgentView, TaskRecord } from '../../src/wire/index.js';
-import { createTwoHosts, type TwoHosts } from './netns.js';
+import { createRigHosts, type RigHosts } from '../../hil/rig/netns.js';
 import { ranOnceEach, realDriverCluster, stopLeftoverDrivers, waitForProgress, type RealDriverCluster } from './real-driver.js';
 import { clusterUp, startServer, startedAgents, writeRig, type ServerHandle } from './rig.js';
 
 const dir = tempDir('blockrig-hosts-');
 let c2: RealDriverCluster;
-let hosts: TwoHosts | undefined;
+let hosts: RigHosts | undefined;
 let serverA: ServerHandle;
 let serverB: ServerHandle;
 let up1: TestProcess;
@@ -46,7 +46,7 @@ async function waitTask(server: ServerHandle, id: string, state: TaskRecord['sta
 beforeAll(async () => {
   requireRoot('network namespaces for multi-host tests');
   requireCommand('ip', 'iproute2');
-  hosts = createTwoHosts('m');
+  hosts = createRigHosts();
   const h = hosts;
   c2 = await realDriverCluster(dir, 'c2');
   const config = writeRig(dir, {
