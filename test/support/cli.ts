@@ -1,7 +1,9 @@
 /** Runs the built CLI (`dist/cli.js`, built by `npm test` before vitest) as a real process. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startProcess } from './processes.js';
 
 /** Path of the built CLI. */
 export const CLI_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli.js');
@@ -29,21 +31,16 @@ export function runCli(args: readonly string[], options: { input?: string; env?:
 }
 
 /** Runs `blockrig ...args` to completion without blocking the test worker (long runs: scenarios, tasks). */
-export function runCliAsync(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ status: code ?? -1, stdout, stderr });
-    });
-  });
+export async function runCliAsync(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  const run = startProcess(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, ...options.env } });
+  // 'close' comes after 'exit' once the output pipes are drained, so the output is whole.
+  const closed = once(run.child, 'close');
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  try {
+    const status = await run.exited;
+    await closed;
+    return { status: typeof status === 'number' ? status : -1, stdout: run.stdout(), stderr: run.stderr() };
+  } finally {
+    clearTimeout(timer);
+  }
 }
