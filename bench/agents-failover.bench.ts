@@ -8,9 +8,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { CLI_PATH } from '../test/support/cli.js';
 import type { TaskRecord } from '../src/wire/index.js';
 import type { BenchContext, BenchResult, Benchmark } from './harness.js';
+import { CLI_PATH } from './harness.js';
 
 const PASSWORD = 'bench-password-1';
 

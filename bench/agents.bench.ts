@@ -11,9 +11,9 @@ import { createHmac } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
-import { CLI_PATH } from '../test/support/cli.js';
 import { registrationSigningText, type AgentCommand, type TaskRecord } from '../src/wire/index.js';
 import type { BenchContext, BenchResult, BenchRow, Benchmark } from './harness.js';
+import { CLI_PATH } from './harness.js';
 
 const SECRET = 'bench-cluster-secret-0123456789';
 const PASSWORD = 'bench-password-1';

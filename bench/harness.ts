@@ -3,6 +3,10 @@
  * them, writes `bench/results/NAME.json` and rewrites the benchmark's section of `docs/benchmarks.md`.
  * Every row compares blockrig with the peer tool measured in the same run, as a ratio.
  */
+import { join } from 'node:path';
+
+/** The built CLI (`npm run bench` builds it first), for benchmarks that start blockrig processes. */
+export const CLI_PATH = join(import.meta.dirname, '..', 'dist', 'cli.js');
 
 /** One measured case: blockrig against its peer, in the same unit. */
 export interface BenchRow {

@@ -10,7 +10,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MissingDependencyError } from '../src/errors.js';
-import type { Benchmark, BenchContext, BenchRow } from './harness.js';
+import { CLI_PATH, type Benchmark, type BenchContext, type BenchRow } from './harness.js';
 
 const MiB = 1024 * 1024;
 const ROUNDS = 3;
@@ -82,9 +82,8 @@ async function run(ctx: BenchContext): Promise<{ rows: BenchRow[]; notes: string
   const data = randomBytes(size);
   writeFileSync(image, data);
   writeFileSync(source, data);
-  const cli = join(import.meta.dirname, '..', 'dist', 'cli.js');
   const servers = [
-    await start('blockrig', process.execPath, [cli, 'nbd', 'serve', image, '--listen', `unix:${join(ctx.workDir, 'blockrig.sock')}`, '--name', 'disk'], join(ctx.workDir, 'blockrig.sock')),
+    await start('blockrig', process.execPath, [CLI_PATH, 'nbd', 'serve', image, '--listen', `unix:${join(ctx.workDir, 'blockrig.sock')}`, '--name', 'disk'], join(ctx.workDir, 'blockrig.sock')),
     await start('nbdkit file', 'nbdkit', ['-f', '--exit-with-parent', '-U', join(ctx.workDir, 'nbdkit.sock'), 'file', `file=${image}`], join(ctx.workDir, 'nbdkit.sock')),
     await start('qemu-nbd', 'qemu-nbd', ['-k', join(ctx.workDir, 'qemu.sock'), '-f', 'raw', '-x', 'disk', '--persistent', '--shared=8', '--cache=writeback', image], join(ctx.workDir, 'qemu.sock')),
   ];

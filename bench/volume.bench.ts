@@ -14,11 +14,10 @@ import { createLoopDevice } from '../drivers/loop.js';
 import type { BlockDevice } from '../drivers/types.js';
 import { MissingDependencyError, PermissionError } from '../src/errors.js';
 import { createVolume, type VolumeLevel } from '../src/volume/index.js';
-import type { Benchmark, BenchContext, BenchRow } from './harness.js';
+import { CLI_PATH, type Benchmark, type BenchContext, type BenchRow } from './harness.js';
 
 const MiB = 2 ** 20;
 const CHUNK = 64 * 1024;
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
 
 /** fio's aggregate sequential read bandwidth over `paths`, one job each, in bytes per second. */
 function fioAggregateRead(paths: readonly string[], bytesEach: number): number {
@@ -140,15 +139,15 @@ async function measureTaskScaling(ctx: BenchContext, memberSize: number, rows: B
     await volume.flush();
     const rowBytes = volume.layout.rows * CHUNK;
     await volume.close();
-    await cli(process.execPath, [CLI, 'meta', 'format', meta, '--controllers', '8', '--tasks', '4', '--max-chunks', '64']);
-    await cli(process.execPath, [CLI, 'volume', 'create', 'v', '--meta', meta, '--level', 'raid5', '--chunk', String(CHUNK), '--assume-clean', ...members.flatMap((m) => ['--member', m.path])]);
+    await cli(process.execPath, [CLI_PATH, 'meta', 'format', meta, '--controllers', '8', '--tasks', '4', '--max-chunks', '64']);
+    await cli(process.execPath, [CLI_PATH, 'volume', 'create', 'v', '--meta', meta, '--level', 'raid5', '--chunk', String(CHUNK), '--assume-clean', ...members.flatMap((m) => ['--member', m.path])]);
     const peer = fioAggregateRead(members.map((m) => m.path), rowBytes);
     for (const controllers of [1, 2, 3]) {
       const audits = Array.from({ length: controllers }, (_, i) => join(ctx.workDir, `scale-${controllers}-${i}.jsonl`));
       for (const a of audits) writeFileSync(a, '');
-      const procs = audits.map((a) => spawn(process.execPath, [CLI, 'controller', 'run', '--meta', meta, '--audit', a, '--quiet'], { stdio: 'ignore' }));
+      const procs = audits.map((a) => spawn(process.execPath, [CLI_PATH, 'controller', 'run', '--meta', meta, '--audit', a, '--quiet'], { stdio: 'ignore' }));
       try {
-        await cli(process.execPath, [CLI, 'task', 'submit', 'volume-scrub', '--meta', meta, '--target', members[0]?.path ?? '', '--offset', '0', '--length', String(rowBytes), '--partition-size', '8MiB', '--param', 'volume=v', '--param', `meta=${meta}`, '--wait', '--json'], { maxBuffer: 16 * MiB });
+        await cli(process.execPath, [CLI_PATH, 'task', 'submit', 'volume-scrub', '--meta', meta, '--target', members[0]?.path ?? '', '--offset', '0', '--length', String(rowBytes), '--partition-size', '8MiB', '--param', 'volume=v', '--param', `meta=${meta}`, '--wait', '--json'], { maxBuffer: 16 * MiB });
       } finally {
         for (const p of procs) p.kill('SIGTERM');
         await Promise.all(procs.map((p) => (p.exitCode === null && p.signalCode === null ? once(p, 'exit') : Promise.resolve())));
