@@ -22,6 +22,8 @@ export interface VolumeTaskEnv {
 
 /** An assembled volume and the table it came from, with the calls using it. */
 interface CacheEntry {
+  /** The table's intent generation it was assembled from. */
+  readonly generation: number;
   readonly ready: Promise<{ volume: Volume; table: VolumeTable }>;
   users: number;
   /** A newer generation replaced it: closed when its last user is done. */
@@ -37,7 +39,6 @@ interface CacheEntry {
 export class VolumeCache {
   readonly #open: VolumeTaskEnv['open'];
   readonly #entries = new Map<string, CacheEntry>();
-  readonly #generations = new Map<string, number>();
 
   constructor(open: VolumeTaskEnv['open']) {
     this.#open = open;
@@ -59,7 +60,6 @@ export class VolumeCache {
   async close(): Promise<void> {
     const entries = [...this.#entries.values()];
     this.#entries.clear();
-    this.#generations.clear();
     await Promise.allSettled(entries.map((e) => closeEntry(e)));
   }
 
@@ -73,24 +73,21 @@ export class VolumeCache {
     const key = `${meta}\n${name}`;
     const generation = stored.intent.generation;
     const existing = this.#entries.get(key);
-    if (existing !== undefined && this.#generations.get(key) === generation) {
+    if (existing !== undefined && existing.generation === generation) {
       await metaDevice.close();
       return existing;
     }
+    const entry: CacheEntry = { generation, ready: assembleStoredVolume(table, name, this.#open).then(({ volume }) => ({ volume, table })), users: 0, retired: false };
+    this.#entries.set(key, entry);
+    entry.ready.catch(async () => {
+      if (this.#entries.get(key) === entry) this.#entries.delete(key);
+      await metaDevice.close().catch(() => undefined);
+    });
+    // The new assembly is in place before the old one is closed, so a concurrent call never sees the old.
     if (existing !== undefined) {
       existing.retired = true;
       if (existing.users === 0) await closeEntry(existing);
     }
-    const entry: CacheEntry = { ready: assembleStoredVolume(table, name, this.#open).then(({ volume }) => ({ volume, table })), users: 0, retired: false };
-    this.#entries.set(key, entry);
-    this.#generations.set(key, generation);
-    entry.ready.catch(async () => {
-      if (this.#entries.get(key) === entry) {
-        this.#entries.delete(key);
-        this.#generations.delete(key);
-      }
-      await metaDevice.close().catch(() => undefined);
-    });
     return entry;
   }
 
